@@ -1,0 +1,63 @@
+//! The interface between a training algorithm and the run loop, and the registry entry by
+//! which an algorithm makes itself known to the command line.
+
+use std::collections::{BTreeMap, HashMap};
+
+use candle_core::Tensor;
+
+use crate::env::EnvFactory;
+use crate::policy::Policy;
+use crate::Result;
+
+/// What one training iteration reports.
+#[derive(Debug, Clone, Default)]
+pub struct IterationStats {
+    /// Cumulative real environment steps after the iteration.
+    pub env_steps: u64,
+    /// Algorithm-specific metrics (the columns of [`Algorithm::metric_columns`]).
+    pub metrics: BTreeMap<String, f64>,
+    /// Mean return of the training episodes completed during the iteration, if any.
+    pub train_return: Option<f64>,
+}
+
+/// A training algorithm, driven one iteration at a time by the run loop.
+pub trait Algorithm {
+    /// Registry name, e.g. `me-trpo`.
+    fn name(&self) -> &str;
+    /// Extra metrics columns this algorithm logs every iteration.
+    fn metric_columns(&self) -> Vec<String>;
+    /// Runs training iteration `iteration` (counted from 1).
+    fn train_iteration(&mut self, iteration: u64) -> Result<IterationStats>;
+    /// The current policy, for evaluation.
+    fn policy(&self) -> &dyn Policy;
+    /// Everything needed to continue training later: named tensors and other state.
+    fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)>;
+    /// Restores what [`Algorithm::save_state`] produced.
+    fn load_state(
+        &mut self,
+        tensors: HashMap<String, Tensor>,
+        state: serde_json::Value,
+    ) -> Result<()>;
+}
+
+/// What an algorithm is built from.
+pub struct BuildContext {
+    /// Makes copies of the training environment.
+    pub env_factory: EnvFactory,
+    /// The run seed (see [`crate::seeding`]).
+    pub seed: u64,
+    /// The algorithm's own configuration table, already validated by the caller.
+    pub config: serde_json::Value,
+}
+
+/// How an algorithm registers itself with the command line.
+pub struct AlgorithmEntry {
+    /// Registry name, the value of `algo` in a config.
+    pub name: &'static str,
+    /// One-line description for `mbrl-cli algos`.
+    pub description: &'static str,
+    /// The thesis chapter or paper it implements.
+    pub reference: &'static str,
+    /// Builds the algorithm.
+    pub build: fn(BuildContext) -> Result<Box<dyn Algorithm>>,
+}

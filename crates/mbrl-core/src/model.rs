@@ -1,0 +1,179 @@
+//! The dynamics-model interface: batched next-state prediction by an ensemble.
+//!
+//! A model with one member is an ensemble of size 1. Predictions are of the next observation
+//! (implementations that learn state changes add the current state back). Probabilistic
+//! members also return a log-variance per output; sampling draws `mean + exp(log_var / 2) * eps`.
+
+use candle_core::{DType, Device, Tensor};
+use rand::{Rng, RngCore};
+
+use crate::policy::standard_normal;
+use crate::{Error, Result};
+
+/// Predictions of every ensemble member.
+#[derive(Debug, Clone)]
+pub struct MemberPredictions {
+    /// Predicted next observations, `[K, B, obs_dim]`.
+    pub mean: Tensor,
+    /// Log-variances of probabilistic members, `[K, B, obs_dim]`; `None` for deterministic ones.
+    pub log_var: Option<Tensor>,
+}
+
+impl MemberPredictions {
+    /// Draws from each member's predictive distribution (the mean for deterministic members).
+    pub fn sample(&self, rng: &mut dyn RngCore) -> Result<Tensor> {
+        match &self.log_var {
+            None => Ok(self.mean.clone()),
+            Some(log_var) => {
+                let eps = standard_normal(self.mean.dims(), rng, self.mean.device())?;
+                Ok((&self.mean + ((log_var * 0.5)?.exp()? * eps)?)?)
+            }
+        }
+    }
+}
+
+/// A learned (or known) model of the environment's dynamics.
+pub trait DynamicsModel: Send {
+    /// Number of ensemble members `K`.
+    fn ensemble_size(&self) -> usize;
+
+    /// Every member's prediction. `obs` and `act` are `[B, dim]` (the same inputs for all
+    /// members) or `[K, B, dim]` (member `k` gets slice `k`); the result is `[K, B, obs_dim]`.
+    fn predict_members(&self, obs: &Tensor, act: &Tensor) -> Result<MemberPredictions>;
+
+    /// Member `member`'s prediction for `[B, dim]` inputs, `[B, obs_dim]`; sampled from its
+    /// predictive distribution when `sample` is set.
+    fn predict_member(
+        &self,
+        member: usize,
+        obs: &Tensor,
+        act: &Tensor,
+        sample: bool,
+        rng: &mut dyn RngCore,
+    ) -> Result<Tensor> {
+        let k = self.ensemble_size();
+        if member >= k {
+            return Err(Error::InvalidArgument(format!(
+                "ensemble member {member} requested from an ensemble of {k}"
+            )));
+        }
+        let all = self.predict_members(obs, act)?;
+        let picked = if sample { all.sample(rng)? } else { all.mean };
+        Ok(picked.get(member)?)
+    }
+
+    /// Next observation for `[B, dim]` inputs. Deterministic: the mean over members of their
+    /// means. Sampled: each row from a uniformly drawn member, including its noise.
+    fn predict(
+        &self,
+        obs: &Tensor,
+        act: &Tensor,
+        sample: bool,
+        rng: &mut dyn RngCore,
+    ) -> Result<Tensor> {
+        let all = self.predict_members(obs, act)?;
+        if !sample {
+            return Ok(all.mean.mean(0)?);
+        }
+        let draws = all.sample(rng)?;
+        let (k, b, d) = draws.dims3()?;
+        let rows: Vec<u32> = (0..b)
+            .map(|i| (rng.random_range(0..k) * b + i) as u32)
+            .collect();
+        let index = Tensor::from_vec(rows, b, &Device::Cpu)?;
+        Ok(draws.reshape((k * b, d))?.index_select(&index, 0)?)
+    }
+}
+
+/// Checks that `obs`/`act` are `[B, dim]` or `[K, B, dim]` and returns them as `[K, B, dim]`.
+pub fn broadcast_to_members(t: &Tensor, k: usize) -> Result<Tensor> {
+    match t.rank() {
+        2 => Ok(t.unsqueeze(0)?.broadcast_as((k, t.dim(0)?, t.dim(1)?))?),
+        3 if t.dim(0)? == k => Ok(t.clone()),
+        _ => Err(Error::shape(
+            "dynamics model input",
+            format!("[B, dim] or [{k}, B, dim]"),
+            format!("{:?}", t.dims()),
+        )),
+    }
+}
+
+/// A `[B]` `f32` tensor of zeros (handy for models without termination heads).
+pub fn zeros_like_batch(t: &Tensor) -> Result<Tensor> {
+    Ok(Tensor::zeros(t.dim(0)?, DType::F32, t.device())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::ScaledDriftEnsemble;
+    use rand::SeedableRng;
+
+    fn rng() -> rand_chacha::ChaCha8Rng {
+        rand_chacha::ChaCha8Rng::seed_from_u64(11)
+    }
+
+    fn inputs(b: usize) -> (Tensor, Tensor) {
+        let obs = Tensor::ones((b, 1), DType::F32, &Device::Cpu).unwrap();
+        let act = Tensor::ones((b, 1), DType::F32, &Device::Cpu).unwrap();
+        (obs, act)
+    }
+
+    #[test]
+    fn members_differ_and_the_mean_averages_them() {
+        let model = ScaledDriftEnsemble::new(3, None);
+        let (obs, act) = inputs(2);
+        let all = model.predict_members(&obs, &act).unwrap();
+        assert_eq!(all.mean.dims(), &[3, 2, 1]);
+        let per: Vec<f32> = all.mean.flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(per, vec![2.0, 2.0, 2.1, 2.1, 2.2, 2.2]);
+        let mean = model.predict(&obs, &act, false, &mut rng()).unwrap();
+        assert!((mean.to_vec2::<f32>().unwrap()[0][0] - 2.1).abs() < 1e-6);
+        let m2 = model.predict_member(2, &obs, &act, false, &mut rng()).unwrap();
+        assert_eq!(m2.to_vec2::<f32>().unwrap(), vec![vec![2.2], vec![2.2]]);
+        assert!(model.predict_member(3, &obs, &act, false, &mut rng()).is_err());
+    }
+
+    #[test]
+    fn sampled_prediction_picks_members_uniformly() {
+        let model = ScaledDriftEnsemble::new(2, None);
+        let (obs, act) = inputs(4000);
+        let draws: Vec<f32> = model
+            .predict(&obs, &act, true, &mut rng())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let share_second = draws.iter().filter(|&&x| (x - 2.1).abs() < 1e-6).count() as f32 / 4000.0;
+        assert!(draws.iter().all(|&x| x == 2.0 || (x - 2.1).abs() < 1e-6));
+        assert!((share_second - 0.5).abs() < 0.03, "{share_second}");
+    }
+
+    #[test]
+    fn probabilistic_members_sample_with_std_exp_half_log_var() {
+        let model = ScaledDriftEnsemble::new(1, Some((0.25f32).ln()));
+        let (obs, act) = inputs(20000);
+        let xs: Vec<f32> = model
+            .predict_member(0, &obs, &act, true, &mut rng())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let mean = xs.iter().sum::<f32>() / xs.len() as f32;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / xs.len() as f32;
+        assert!((mean - 2.0).abs() < 0.02 && (var - 0.25).abs() < 0.01, "{mean} {var}");
+    }
+
+    #[test]
+    fn per_member_inputs_are_accepted_and_bad_ranks_rejected() {
+        let model = ScaledDriftEnsemble::new(2, None);
+        let obs = Tensor::new(&[[[1.0f32]], [[5.0]]], &Device::Cpu).unwrap();
+        let act = Tensor::zeros((2, 1, 1), DType::F32, &Device::Cpu).unwrap();
+        let all = model.predict_members(&obs, &act).unwrap();
+        assert_eq!(all.mean.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![1.0, 5.0]);
+        let bad = Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap();
+        assert!(model.predict_members(&bad, &bad).is_err());
+    }
+}
