@@ -7,8 +7,7 @@
 //! - observations lie in the observation space and rewards are finite;
 //! - the batched task functions reproduce `step`'s reward (within a tolerance relative to the
 //!   reward's size) and termination flag on every collected transition;
-//! - task-function rewards are differentiable with respect to the action or the next
-//!   observation, with finite gradients.
+//! - task-function rewards are differentiable in their inputs, with finite gradients.
 
 use candle_core::{Device, Tensor, Var};
 
@@ -109,12 +108,12 @@ pub fn check_env(factory: &EnvFactory, options: &CheckEnvOptions) -> Result<Chec
 
     let n = rewards.len();
     let dev = Device::Cpu;
-    let obs_t = Tensor::from_vec(obs_buf, (n, obs_dim), &dev)?;
+    let obs_var = Var::from_tensor(&Tensor::from_vec(obs_buf, (n, obs_dim), &dev)?)?;
     let act_var = Var::from_tensor(&Tensor::from_vec(act_buf, (n, act_dim), &dev)?)?;
     let next_var = Var::from_tensor(&Tensor::from_vec(next_buf, (n, obs_dim), &dev)?)?;
     let task = a.task_functions();
-    let reward_fn = task.reward(&obs_t, act_var.as_tensor(), next_var.as_tensor())?;
-    let term_fn = task.terminated(&obs_t, act_var.as_tensor(), next_var.as_tensor())?;
+    let reward_fn = task.reward(obs_var.as_tensor(), act_var.as_tensor(), next_var.as_tensor())?;
+    let term_fn = task.terminated(obs_var.as_tensor(), act_var.as_tensor(), next_var.as_tensor())?;
     let reward_fn_values = reward_fn.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
     let term_fn_values = term_fn.to_vec1::<f32>()?;
     let mut max_err: f64 = 0.0;
@@ -135,7 +134,7 @@ pub fn check_env(factory: &EnvFactory, options: &CheckEnvOptions) -> Result<Chec
         }
     }
     if n > 0 {
-        check_reward_gradient(&reward_fn, &[&act_var, &next_var]).map_err(fail)?;
+        check_reward_gradient(&reward_fn, &[&obs_var, &act_var, &next_var]).map_err(fail)?;
     }
 
     let (again, _) = a.reset(Some(options.seed))?;
@@ -149,7 +148,7 @@ pub fn check_env(factory: &EnvFactory, options: &CheckEnvOptions) -> Result<Chec
     })
 }
 
-/// The reward must have a gradient with respect to the action or the next observation (what a
+/// The reward must have a gradient with respect to at least one of its inputs (what a
 /// model-based learner differentiates through), and every gradient must be finite.
 fn check_reward_gradient(reward: &Tensor, inputs: &[&Var]) -> std::result::Result<(), String> {
     let grads = reward.sum_all().and_then(|s| s.backward()).map_err(|e| e.to_string())?;
@@ -170,7 +169,7 @@ fn check_reward_gradient(reward: &Tensor, inputs: &[&Var]) -> std::result::Resul
     if any {
         Ok(())
     } else {
-        Err("the task-function reward is not differentiable w.r.t. the action or the next observation".into())
+        Err("the task-function reward has no gradient w.r.t. obs, action or next_obs".into())
     }
 }
 
