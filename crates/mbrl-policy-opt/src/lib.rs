@@ -1,1 +1,21 @@
-//! tmp
+//! Policy optimisation for mbrl: samplers that collect experience from a real `VecEnv`, and
+//! the algorithms built on them.
+//!
+//! So far: [`sampler::EpisodeSampler`] (fresh, seeded episodes each iteration, a fixed step
+//! budget) and the [`random_baseline`], the uniform random policy that every learning-curve
+//! plot of the thesis shows as its reference line. Algorithms register through
+//! `mbrl_core::algorithm::AlgorithmEntry`.
+//!
+//! ```
+//! use mbrl_core::{check_env::factory, env::TimeLimit, policy::RandomPolicy, testing::Drift};
+//! use mbrl_policy_opt::sampler::EpisodeSampler;
+//! let mut sampler = EpisodeSampler::new(&factory(|| TimeLimit::new(Drift::new(), 10)), 2, 7)?;
+//! let policy = RandomPolicy::new(mbrl_core::BoxSpace::uniform(-1.0, 1.0, 1)?)?;
+//! let mut rng = mbrl_core::seeding::stream_rng(7, mbrl_core::seeding::Stream::Policy);
+//! let batch = sampler.collect(&policy, 50, &mut rng)?;
+//! assert!(batch.env_steps >= 50);
+//! # Ok::<(), mbrl_core::Error>(())
+//! ```
+
+pub mod random_baseline;
+pub mod sampler;
