@@ -46,7 +46,8 @@ pub struct BuildContext {
     pub env_factory: EnvFactory,
     /// The run seed (see [`crate::seeding`]).
     pub seed: u64,
-    /// The algorithm's own configuration table, already validated by the caller.
+    /// The whole run configuration (every table), already validated by the caller; an
+    /// algorithm reads the tables it uses (e.g. `config["random"]`).
     pub config: serde_json::Value,
 }
 

@@ -42,7 +42,8 @@ pub const ENTRY: AlgorithmEntry = AlgorithmEntry {
 };
 
 fn build(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
-    let config: RandomConfig = serde_json::from_value(ctx.config)
+    let table = ctx.config.get("random").cloned().unwrap_or(serde_json::json!({}));
+    let config: RandomConfig = serde_json::from_value(table)
         .map_err(|e| Error::InvalidArgument(format!("[random] table: {e}")))?;
     Ok(Box::new(RandomBaseline::new(&ctx.env_factory, ctx.seed, config)?))
 }
@@ -193,7 +194,7 @@ mod tests {
         let ctx = BuildContext {
             env_factory: factory(Drift::new),
             seed: 0,
-            config: serde_json::json!({"steps": 3}),
+            config: serde_json::json!({"random": {"steps": 3}}),
         };
         let err = (ENTRY.build)(ctx).err().unwrap().to_string();
         assert!(err.contains("unknown field `steps`"), "{err}");

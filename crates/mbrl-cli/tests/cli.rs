@@ -1,0 +1,207 @@
+//! The command line used as a user would: train (random baseline, tiny budget), resume, eval,
+//! validate, envs, algos, Ctrl-C; and every bad input gets a clear message and exit code 2.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn cli() -> Command {
+    Command::cargo_bin("mbrl-cli").unwrap()
+}
+
+/// The single run directory under `out`.
+fn run_dir(out: &Path) -> PathBuf {
+    let parent = out.join("random").join("point2d");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&parent)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
+fn train_tiny(out: &Path, iterations: u32) -> PathBuf {
+    cli()
+        .args(["train", "--out"])
+        .arg(out)
+        .args(["--set", &format!("run.iterations={iterations}")])
+        .args(["--set", "random.steps_per_iteration=60", "--set", "run.eval_episodes=3"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("finished"));
+    run_dir(out)
+}
+
+/// Metrics rows without the wall-time column (which differs between runs).
+fn metrics_without_time(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    text.lines()
+        .map(|l| {
+            let mut cells: Vec<&str> = l.split(',').collect();
+            cells.remove(3);
+            cells.join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn train_writes_a_complete_run_directory() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = train_tiny(out.path(), 2);
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    assert!(name.ends_with("-s0") && name.len() == "20261126-010203-s0".len(), "{name}");
+    for file in ["config.toml", "metrics.csv", "metrics.jsonl", "train.log"] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("iteration,env_steps,eval_return,wall_time_s"));
+    assert_eq!(lines.count(), 2);
+    assert_eq!(std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().count(), 2);
+    let checkpoints: Vec<_> = std::fs::read_dir(dir.join("checkpoints")).unwrap().collect();
+    assert_eq!(checkpoints.len(), 2, "one .safetensors and one .json");
+    let log = std::fs::read_to_string(dir.join("train.log")).unwrap();
+    assert!(log.contains("iteration 2/2"));
+}
+
+#[test]
+fn same_seed_gives_the_same_run() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (da, db) = (train_tiny(a.path(), 2), train_tiny(b.path(), 2));
+    assert_eq!(metrics_without_time(&da), metrics_without_time(&db));
+}
+
+#[test]
+fn resume_continues_exactly_like_an_uninterrupted_run() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let straight = train_tiny(a.path(), 4);
+    let resumed = train_tiny(b.path(), 2);
+    cli()
+        .args(["train", "--resume"])
+        .arg(&resumed)
+        .args(["--set", "run.iterations=4"])
+        .assert()
+        .success();
+    assert_eq!(metrics_without_time(&straight), metrics_without_time(&resumed));
+}
+
+#[test]
+fn eval_reports_the_mean_return_of_the_latest_checkpoint() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = train_tiny(out.path(), 1);
+    cli()
+        .args(["eval", "--run"])
+        .arg(&dir)
+        .args(["--episodes", "4"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"eval_return -?\d+\.\d+ \+- \d+\.\d+ over 4 episodes").unwrap());
+}
+
+#[test]
+fn validate_envs_and_algos_describe_what_exists() {
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/default.toml");
+    cli().args(["validate", "--config"]).arg(&default).assert().success().stdout(predicate::str::contains("OK"));
+    cli()
+        .arg("envs")
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"point2d\s+2\s+2\s+30").unwrap());
+    cli().arg("algos").assert().success().stdout(predicate::str::contains("random"));
+}
+
+/// Writes `text` to a config file in `dir`.
+fn config_file(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn bad_configs_exit_2_with_file_key_and_choices() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("algo = \"random\"\n[run]\niteratons = 3\n", "key `run.iteratons`: unknown field `iteratons`, expected one of `iterations`"),
+        ("algo = \"random\"\nseed = \"x\"\n", "key `seed`: invalid type: string \"x\", expected u64"),
+        ("algo = \"random\"\n[env]\nname = \"pendulm\"\n", "key `env.name`: unknown env `pendulm`; valid envs: point2d"),
+        ("algo = \"sac\"\n", "key `algo`: unknown algorithm `sac`; valid algorithms: random"),
+        ("algo = [\n", "invalid TOML"),
+    ];
+    for (text, message) in cases {
+        let path = config_file(dir.path(), text);
+        let out = dir.path().to_string_lossy().to_string();
+        for args in [vec!["validate"], vec!["train", "--out", out.as_str()]] {
+            cli()
+                .args(args)
+                .arg("--config")
+                .arg(&path)
+                .assert()
+                .code(2)
+                .stderr(predicate::str::contains(message))
+                .stderr(predicate::str::contains("bad.toml"))
+                .stderr(predicate::str::contains("panicked").not());
+        }
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    cli()
+        .args(["train", "--set", "run.iterations=abc", "--out"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("(--set run.iterations=abc): key `run.iterations`: invalid type"));
+    cli()
+        .args(["validate", "--config"])
+        .arg(dir.path().join("missing.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read the file"));
+    cli()
+        .args(["eval", "--run"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a run directory"));
+    cli().args(["train", "--resume"]).arg(dir.path()).assert().code(2);
+    cli().arg("bogus").assert().code(2);
+    cli().args(["train", "--seed", "minus-one"]).assert().code(2);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_0() {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("mbrl-cli"))
+        .args(["train", "--set", "run.iterations=100000", "--set", "run.checkpoint_every=0", "--out"])
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let metrics = loop {
+        let found = std::fs::read_dir(out.path().join("random/point2d"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .map(|e| e.unwrap().path().join("metrics.csv"));
+        if let Some(m) = found.filter(|m| std::fs::read_to_string(m).map(|t| t.lines().count() > 2).unwrap_or(false)) {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "training never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = StdCommand::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let code = child.wait().unwrap();
+    assert!(code.success(), "exit status {code:?}");
+    let dir = metrics.parent().unwrap();
+    let ckpts = std::fs::read_dir(dir.join("checkpoints")).unwrap().count();
+    assert_eq!(ckpts, 2);
+    let log = std::fs::read_to_string(dir.join("train.log")).unwrap();
+    assert!(log.contains("interrupted: checkpoint saved"));
+}
