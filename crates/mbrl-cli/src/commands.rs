@@ -104,7 +104,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
     } else {
         StartPoint::default()
     };
-    let mut reporter = ProgressReporter::new(RunLog::new(&dir), start.iteration, config.run.iterations);
+    let mut reporter =
+        ProgressReporter::new(RunLog::new(&dir), start.iteration, config.run.iterations);
     reporter.message(&format!(
         "run directory: {}\n{} on {} (seed {}), iterations {}..={}",
         dir.display(),
@@ -118,11 +119,21 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let handler_flag = stop.clone();
     // Failing to install the handler (e.g. a second run in one process) only loses Ctrl-C saving.
     let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
-    let outcome = run_training(algo.as_mut(), eval_env.as_mut(), &ctx, start, &mut reporter, &stop);
+    let outcome = run_training(
+        algo.as_mut(),
+        eval_env.as_mut(),
+        &ctx,
+        start,
+        &mut reporter,
+        &stop,
+    );
     reporter.finish();
     match outcome {
         Ok(RunOutcome::Completed) => {
-            reporter.message(&format!("finished: metrics and checkpoints in {}", dir.display()));
+            reporter.message(&format!(
+                "finished: metrics and checkpoints in {}",
+                dir.display()
+            ));
             Ok(())
         }
         Ok(RunOutcome::Interrupted) => {
@@ -149,7 +160,11 @@ pub fn eval(run: &Path, episodes: Option<usize>) -> Result<()> {
         return Err(UsageError("--episodes must be at least 1".into()).into());
     }
     let mut env = factory()?;
-    let result = evaluate(env.as_mut(), algo.policy(), &eval_seeds(config.seed, episodes))?;
+    let result = evaluate(
+        env.as_mut(),
+        algo.policy(),
+        &eval_seeds(config.seed, episodes),
+    )?;
     println!(
         "eval_return {:.3} +- {:.3} over {} episodes (mean length {:.1}), checkpoint of iteration {}",
         result.mean_return(),
@@ -185,7 +200,10 @@ pub fn envs() -> Result<()> {
 pub fn algos() -> Result<()> {
     println!("{:<12} {:<40} reference", "name", "description");
     for entry in algorithms::registry() {
-        println!("{:<12} {:<40} {}", entry.name, entry.description, entry.reference);
+        println!(
+            "{:<12} {:<40} {}",
+            entry.name, entry.description, entry.reference
+        );
     }
     Ok(())
 }

@@ -104,15 +104,19 @@ pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<ExperimentConfi
 }
 
 /// Parses and validates config text; `label` names it in errors.
-pub fn parse(label: &str, text: &str, overrides: &[String]) -> Result<ExperimentConfig, ConfigError> {
+pub fn parse(
+    label: &str,
+    text: &str,
+    overrides: &[String],
+) -> Result<ExperimentConfig, ConfigError> {
     let error = |key: Option<String>, message: String| ConfigError {
         file: label.to_string(),
         key,
         message,
     };
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| error(None, format!("invalid TOML: {}", e.to_string().trim())))?;
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        error(None, format!("invalid TOML: {}", e.to_string().trim()))
+    })?;
     for item in overrides {
         apply_override(&mut table, item).map_err(|(key, message)| ConfigError {
             file: format!("{label} (--set {item})"),
@@ -124,7 +128,10 @@ pub fn parse(label: &str, text: &str, overrides: &[String]) -> Result<Experiment
         .map_err(|e| {
             let path = e.path().to_string();
             let message = strip_location(&e.into_inner().to_string());
-            match overrides.iter().find(|o| o.split('=').next().map(str::trim) == Some(path.as_str())) {
+            match overrides
+                .iter()
+                .find(|o| o.split('=').next().map(str::trim) == Some(path.as_str()))
+            {
                 Some(item) => ConfigError {
                     file: format!("{label} (--set {item})"),
                     key: Some(path),
@@ -149,7 +156,10 @@ fn strip_location(message: &str) -> String {
 /// Sets `a.b.c` to `value` (parsed as a TOML value; bare words become strings).
 fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), (String, String)> {
     let (path, raw) = item.split_once('=').ok_or_else(|| {
-        (item.to_string(), "expected KEY.PATH=VALUE, e.g. --set run.iterations=5".to_string())
+        (
+            item.to_string(),
+            "expected KEY.PATH=VALUE, e.g. --set run.iterations=5".to_string(),
+        )
     })?;
     let path = path.trim();
     let value = format!("v = {}", raw.trim())
@@ -167,9 +177,9 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), (String, St
         let entry = current
             .entry(key.to_string())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        current = entry.as_table_mut().ok_or_else(|| {
-            (keys[..=i].join("."), "is a value, not a table".to_string())
-        })?;
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| (keys[..=i].join("."), "is a value, not a table".to_string()))?;
     }
     current.insert(last.to_string(), value);
     Ok(())
@@ -181,7 +191,11 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
     if !algo_names.contains(&config.algo.as_str()) {
         return Err((
             "algo".into(),
-            format!("unknown algorithm `{}`; valid algorithms: {}", config.algo, algo_names.join(", ")),
+            format!(
+                "unknown algorithm `{}`; valid algorithms: {}",
+                config.algo,
+                algo_names.join(", ")
+            ),
         ));
     }
     let env = env_registry()
@@ -191,16 +205,26 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
             let names: Vec<&str> = env_registry().iter().map(|e| e.name).collect();
             (
                 "env.name".to_string(),
-                format!("unknown env `{}`; valid envs: {}", config.env.name, names.join(", ")),
+                format!(
+                    "unknown env `{}`; valid envs: {}",
+                    config.env.name,
+                    names.join(", ")
+                ),
             )
         })?;
     check_task_family(env, config.env.task_family.as_deref())
         .map_err(|e| ("env.task_family".to_string(), e.to_string()))?;
     let positive = [
-        ("env.max_episode_steps", config.env.max_episode_steps.unwrap_or(1) as u64),
+        (
+            "env.max_episode_steps",
+            config.env.max_episode_steps.unwrap_or(1) as u64,
+        ),
         ("run.iterations", config.run.iterations),
         ("run.keep_checkpoints", config.run.keep_checkpoints as u64),
-        ("random.steps_per_iteration", config.random.steps_per_iteration as u64),
+        (
+            "random.steps_per_iteration",
+            config.random.steps_per_iteration as u64,
+        ),
         ("random.num_envs", config.random.num_envs as u64),
     ];
     for (key, value) in positive {
@@ -217,7 +241,9 @@ mod tests {
 
     fn err(text: &str, overrides: &[&str]) -> String {
         let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-        parse("test.toml", text, &overrides).unwrap_err().to_string()
+        parse("test.toml", text, &overrides)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -247,22 +273,31 @@ mod tests {
         );
         assert!(err("algo = \"random\"\n[env]\nname = \"nope\"", &[])
             .starts_with("test.toml: key `env.name`: unknown env `nope`; valid envs: point2d"));
-        assert!(err("algo = \"nope\"", &[]).contains("key `algo`: unknown algorithm `nope`; valid algorithms: random"));
+        assert!(err("algo = \"nope\"", &[])
+            .contains("key `algo`: unknown algorithm `nope`; valid algorithms: random"));
         assert!(err("seed = 1", &[]).contains("missing field `algo`"));
         assert!(err("algo = \"random\"\n[trpo]\nx = 1", &[]).contains("unknown field `trpo`"));
         assert!(err("algo = [", &[]).contains("invalid TOML"));
-        assert!(err("algo = \"random\"\n[run]\niterations = 0", &[]).contains("key `run.iterations`: must be at least 1"));
-        assert!(err("algo = \"random\"\n[env]\ntask_family = \"x\"", &[]).contains("key `env.task_family`"));
+        assert!(err("algo = \"random\"\n[run]\niterations = 0", &[])
+            .contains("key `run.iterations`: must be at least 1"));
+        assert!(err("algo = \"random\"\n[env]\ntask_family = \"x\"", &[])
+            .contains("key `env.task_family`"));
     }
 
     #[test]
     fn overrides_apply_and_their_errors_name_the_override() {
-        let config = parse("t", "algo = \"random\"", &["run.iterations=7".into(), "env.name=point2d".into()]).unwrap();
+        let config = parse(
+            "t",
+            "algo = \"random\"",
+            &["run.iterations=7".into(), "env.name=point2d".into()],
+        )
+        .unwrap();
         assert_eq!(config.run.iterations, 7);
         let e = err("algo = \"random\"", &["run.iterations=abc"]);
         assert_eq!(e, "test.toml (--set run.iterations=abc): key `run.iterations`: invalid type: string \"abc\", expected u64");
         assert!(err("algo = \"random\"", &["run.iterations"]).contains("expected KEY.PATH=VALUE"));
-        assert!(err("algo = \"random\"\nseed = 1", &["seed.x=1"]).contains("key `seed`: is a value, not a table"));
+        assert!(err("algo = \"random\"\nseed = 1", &["seed.x=1"])
+            .contains("key `seed`: is a value, not a table"));
     }
 
     #[test]

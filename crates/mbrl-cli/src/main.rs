@@ -64,7 +64,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train { config, seed, out, set, resume } => commands::train(TrainArgs {
+        Command::Train {
+            config,
+            seed,
+            out,
+            set,
+            resume,
+        } => commands::train(TrainArgs {
             config,
             seed,
             out,
@@ -80,7 +86,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::from(if mbrl_cli::is_usage_error(&error) { 2 } else { 1 })
+            ExitCode::from(if mbrl_cli::is_usage_error(&error) {
+                2
+            } else {
+                1
+            })
         }
     }
 }

@@ -26,18 +26,28 @@ pub fn create(out: &Path, config: &ExperimentConfig) -> Result<PathBuf> {
         n += 1;
         dir = parent.join(format!("{stamp}-s{}-{n}", config.seed));
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating run directory {}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating run directory {}", dir.display()))?;
     let path = dir.join(CONFIG_FILE);
-    std::fs::write(&path, config.to_toml()).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, config.to_toml())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(dir)
 }
 
 /// `YYYYmmdd-HHMMSS` in UTC.
 pub fn utc_timestamp(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Gregorian date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).

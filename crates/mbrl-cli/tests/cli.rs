@@ -28,7 +28,12 @@ fn train_tiny(out: &Path, iterations: u32) -> PathBuf {
         .args(["train", "--out"])
         .arg(out)
         .args(["--set", &format!("run.iterations={iterations}")])
-        .args(["--set", "random.steps_per_iteration=60", "--set", "run.eval_episodes=3"])
+        .args([
+            "--set",
+            "random.steps_per_iteration=60",
+            "--set",
+            "run.eval_episodes=3",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("finished"));
@@ -52,16 +57,30 @@ fn train_writes_a_complete_run_directory() {
     let out = tempfile::tempdir().unwrap();
     let dir = train_tiny(out.path(), 2);
     let name = dir.file_name().unwrap().to_string_lossy().to_string();
-    assert!(name.ends_with("-s0") && name.len() == "20261126-010203-s0".len(), "{name}");
+    assert!(
+        name.ends_with("-s0") && name.len() == "20261126-010203-s0".len(),
+        "{name}"
+    );
     for file in ["config.toml", "metrics.csv", "metrics.jsonl", "train.log"] {
         assert!(dir.join(file).is_file(), "{file} missing");
     }
     let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().starts_with("iteration,env_steps,eval_return,wall_time_s"));
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("iteration,env_steps,eval_return,wall_time_s"));
     assert_eq!(lines.count(), 2);
-    assert_eq!(std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().count(), 2);
-    let checkpoints: Vec<_> = std::fs::read_dir(dir.join("checkpoints")).unwrap().collect();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+    let checkpoints: Vec<_> = std::fs::read_dir(dir.join("checkpoints"))
+        .unwrap()
+        .collect();
     assert_eq!(checkpoints.len(), 2, "one .safetensors and one .json");
     let log = std::fs::read_to_string(dir.join("train.log")).unwrap();
     assert!(log.contains("iteration 2/2"));
@@ -85,7 +104,10 @@ fn resume_continues_exactly_like_an_uninterrupted_run() {
         .args(["--set", "run.iterations=4"])
         .assert()
         .success();
-    assert_eq!(metrics_without_time(&straight), metrics_without_time(&resumed));
+    assert_eq!(
+        metrics_without_time(&straight),
+        metrics_without_time(&resumed)
+    );
 }
 
 #[test]
@@ -98,19 +120,31 @@ fn eval_reports_the_mean_return_of_the_latest_checkpoint() {
         .args(["--episodes", "4"])
         .assert()
         .success()
-        .stdout(predicate::str::is_match(r"eval_return -?\d+\.\d+ \+- \d+\.\d+ over 4 episodes").unwrap());
+        .stdout(
+            predicate::str::is_match(r"eval_return -?\d+\.\d+ \+- \d+\.\d+ over 4 episodes")
+                .unwrap(),
+        );
 }
 
 #[test]
 fn validate_envs_and_algos_describe_what_exists() {
     let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/default.toml");
-    cli().args(["validate", "--config"]).arg(&default).assert().success().stdout(predicate::str::contains("OK"));
+    cli()
+        .args(["validate", "--config"])
+        .arg(&default)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("OK"));
     cli()
         .arg("envs")
         .assert()
         .success()
         .stdout(predicate::str::is_match(r"point2d\s+2\s+2\s+30").unwrap());
-    cli().arg("algos").assert().success().stdout(predicate::str::contains("random"));
+    cli()
+        .arg("algos")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("random"));
 }
 
 /// Writes `text` to a config file in `dir`.
@@ -124,10 +158,22 @@ fn config_file(dir: &Path, text: &str) -> PathBuf {
 fn bad_configs_exit_2_with_file_key_and_choices() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("algo = \"random\"\n[run]\niteratons = 3\n", "key `run.iteratons`: unknown field `iteratons`, expected one of `iterations`"),
-        ("algo = \"random\"\nseed = \"x\"\n", "key `seed`: invalid type: string \"x\", expected u64"),
-        ("algo = \"random\"\n[env]\nname = \"pendulm\"\n", "key `env.name`: unknown env `pendulm`; valid envs: point2d"),
-        ("algo = \"sac\"\n", "key `algo`: unknown algorithm `sac`; valid algorithms: random"),
+        (
+            "algo = \"random\"\n[run]\niteratons = 3\n",
+            "key `run.iteratons`: unknown field `iteratons`, expected one of `iterations`",
+        ),
+        (
+            "algo = \"random\"\nseed = \"x\"\n",
+            "key `seed`: invalid type: string \"x\", expected u64",
+        ),
+        (
+            "algo = \"random\"\n[env]\nname = \"pendulm\"\n",
+            "key `env.name`: unknown env `pendulm`; valid envs: point2d",
+        ),
+        (
+            "algo = \"sac\"\n",
+            "key `algo`: unknown algorithm `sac`; valid algorithms: random",
+        ),
         ("algo = [\n", "invalid TOML"),
     ];
     for (text, message) in cases {
@@ -155,7 +201,9 @@ fn bad_arguments_exit_2() {
         .arg(dir.path())
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("(--set run.iterations=abc): key `run.iterations`: invalid type"));
+        .stderr(predicate::str::contains(
+            "(--set run.iterations=abc): key `run.iterations`: invalid type",
+        ));
     cli()
         .args(["validate", "--config"])
         .arg(dir.path().join("missing.toml"))
@@ -168,9 +216,16 @@ fn bad_arguments_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("is not a run directory"));
-    cli().args(["train", "--resume"]).arg(dir.path()).assert().code(2);
+    cli()
+        .args(["train", "--resume"])
+        .arg(dir.path())
+        .assert()
+        .code(2);
     cli().arg("bogus").assert().code(2);
-    cli().args(["train", "--seed", "minus-one"]).assert().code(2);
+    cli()
+        .args(["train", "--seed", "minus-one"])
+        .assert()
+        .code(2);
 }
 
 #[cfg(unix)]
@@ -178,7 +233,14 @@ fn bad_arguments_exit_2() {
 fn ctrl_c_saves_a_checkpoint_and_exits_0() {
     let out = tempfile::tempdir().unwrap();
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("mbrl-cli"))
-        .args(["train", "--set", "run.iterations=100000", "--set", "run.checkpoint_every=0", "--out"])
+        .args([
+            "train",
+            "--set",
+            "run.iterations=100000",
+            "--set",
+            "run.checkpoint_every=0",
+            "--out",
+        ])
         .arg(out.path())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -189,13 +251,20 @@ fn ctrl_c_saves_a_checkpoint_and_exits_0() {
             .ok()
             .and_then(|mut d| d.next())
             .map(|e| e.unwrap().path().join("metrics.csv"));
-        if let Some(m) = found.filter(|m| std::fs::read_to_string(m).map(|t| t.lines().count() > 2).unwrap_or(false)) {
+        if let Some(m) = found.filter(|m| {
+            std::fs::read_to_string(m)
+                .map(|t| t.lines().count() > 2)
+                .unwrap_or(false)
+        }) {
             break m;
         }
         assert!(Instant::now() < deadline, "training never started");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let status = StdCommand::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = StdCommand::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let code = child.wait().unwrap();
     assert!(code.success(), "exit status {code:?}");

@@ -10,7 +10,11 @@ fn leaf_paths(value: &serde_json::Value, prefix: &str, out: &mut BTreeSet<String
     match value.as_object() {
         Some(map) => {
             for (key, child) in map {
-                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 leaf_paths(child, &path, out);
             }
         }
@@ -27,8 +31,14 @@ fn every_config_key_is_documented_and_every_documented_key_exists() {
     leaf_paths(&config.to_json(), "", &mut keys);
     let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
     let doc = std::fs::read_to_string(&doc_path).unwrap();
-    let missing: Vec<_> = keys.iter().filter(|k| !doc.contains(&format!("| `{k}` |"))).collect();
-    assert!(missing.is_empty(), "docs/configuration.md lacks rows for {missing:?}");
+    let missing: Vec<_> = keys
+        .iter()
+        .filter(|k| !doc.contains(&format!("| `{k}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md lacks rows for {missing:?}"
+    );
     let documented: BTreeSet<String> = doc
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))
@@ -36,5 +46,8 @@ fn every_config_key_is_documented_and_every_documented_key_exists() {
         .map(String::from)
         .collect();
     let stale: Vec<_> = documented.difference(&keys).collect();
-    assert!(stale.is_empty(), "docs/configuration.md documents keys that do not exist: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "docs/configuration.md documents keys that do not exist: {stale:?}"
+    );
 }

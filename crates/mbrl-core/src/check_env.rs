@@ -64,10 +64,14 @@ pub fn check_env(factory: &EnvFactory, options: &CheckEnvOptions) -> Result<Chec
     let (first_b, _) = b.reset(Some(options.seed))?;
     let first = first_a.to_vec1::<f32>()?;
     if first != first_b.to_vec1::<f32>()? {
-        return Err(fail("reset with the same seed gave different observations".into()));
+        return Err(fail(
+            "reset with the same seed gave different observations".into(),
+        ));
     }
     if !a.observation_space().contains(&first) {
-        return Err(fail(format!("reset observation {first:?} outside the observation space")));
+        return Err(fail(format!(
+            "reset observation {first:?} outside the observation space"
+        )));
     }
 
     let (mut obs_buf, mut act_buf, mut next_buf) = (Vec::new(), Vec::new(), Vec::new());
@@ -84,13 +88,20 @@ pub fn check_env(factory: &EnvFactory, options: &CheckEnvOptions) -> Result<Chec
             || sa.reward.to_bits() != sb.reward.to_bits()
             || (sa.terminated, sa.truncated) != (sb.terminated, sb.truncated)
         {
-            return Err(fail(format!("step {t} is not deterministic under the same seed and actions")));
+            return Err(fail(format!(
+                "step {t} is not deterministic under the same seed and actions"
+            )));
         }
         if !a.observation_space().contains(&next) {
-            return Err(fail(format!("step {t}: observation {next:?} outside the observation space")));
+            return Err(fail(format!(
+                "step {t}: observation {next:?} outside the observation space"
+            )));
         }
         if !sa.reward.is_finite() {
-            return Err(fail(format!("step {t}: reward {} is not finite", sa.reward)));
+            return Err(fail(format!(
+                "step {t}: reward {} is not finite",
+                sa.reward
+            )));
         }
         obs_buf.extend_from_slice(&obs);
         act_buf.extend_from_slice(&action);
@@ -112,9 +123,19 @@ pub fn check_env(factory: &EnvFactory, options: &CheckEnvOptions) -> Result<Chec
     let act_var = Var::from_tensor(&Tensor::from_vec(act_buf, (n, act_dim), &dev)?)?;
     let next_var = Var::from_tensor(&Tensor::from_vec(next_buf, (n, obs_dim), &dev)?)?;
     let task = a.task_functions();
-    let reward_fn = task.reward(obs_var.as_tensor(), act_var.as_tensor(), next_var.as_tensor())?;
-    let term_fn = task.terminated(obs_var.as_tensor(), act_var.as_tensor(), next_var.as_tensor())?;
-    let reward_fn_values = reward_fn.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
+    let reward_fn = task.reward(
+        obs_var.as_tensor(),
+        act_var.as_tensor(),
+        next_var.as_tensor(),
+    )?;
+    let term_fn = task.terminated(
+        obs_var.as_tensor(),
+        act_var.as_tensor(),
+        next_var.as_tensor(),
+    )?;
+    let reward_fn_values = reward_fn
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec1::<f64>()?;
     let term_fn_values = term_fn.to_vec1::<f32>()?;
     let mut max_err: f64 = 0.0;
     for i in 0..n {
@@ -139,7 +160,9 @@ pub fn check_env(factory: &EnvFactory, options: &CheckEnvOptions) -> Result<Chec
 
     let (again, _) = a.reset(Some(options.seed))?;
     if again.to_vec1::<f32>()? != first {
-        return Err(fail("reseeding did not reproduce the first observation".into()));
+        return Err(fail(
+            "reseeding did not reproduce the first observation".into(),
+        ));
     }
     Ok(CheckReport {
         steps: n,
@@ -151,7 +174,10 @@ pub fn check_env(factory: &EnvFactory, options: &CheckEnvOptions) -> Result<Chec
 /// The reward must have a gradient with respect to at least one of its inputs (what a
 /// model-based learner differentiates through), and every gradient must be finite.
 fn check_reward_gradient(reward: &Tensor, inputs: &[&Var]) -> std::result::Result<(), String> {
-    let grads = reward.sum_all().and_then(|s| s.backward()).map_err(|e| e.to_string())?;
+    let grads = reward
+        .sum_all()
+        .and_then(|s| s.backward())
+        .map_err(|e| e.to_string())?;
     let mut any = false;
     for var in inputs {
         if let Some(g) = grads.get(var.as_tensor()) {

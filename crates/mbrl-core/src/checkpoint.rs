@@ -93,7 +93,8 @@ pub fn list_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension().is_some_and(|e| e == "json")
-                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ckpt-"))
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("ckpt-"))
                 && p.with_extension("safetensors").exists()
         })
         .collect();
@@ -182,9 +183,16 @@ mod tests {
     fn mismatched_config_or_algorithm_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = save_checkpoint(dir.path(), &tensors(), &meta(1, "abc"), 5).unwrap();
-        let err = load_checkpoint(&path, "random", "def").unwrap_err().to_string();
-        assert!(err.contains("configuration hash is abc") && err.contains("def"), "{err}");
-        let err = load_checkpoint(&path, "me-trpo", "abc").unwrap_err().to_string();
+        let err = load_checkpoint(&path, "random", "def")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("configuration hash is abc") && err.contains("def"),
+            "{err}"
+        );
+        let err = load_checkpoint(&path, "me-trpo", "abc")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("algorithm `random`"), "{err}");
     }
 
@@ -208,6 +216,9 @@ mod tests {
         let a = serde_json::json!({"b": 1, "a": [1, 2]});
         let b = serde_json::json!({"a": [1, 2], "b": 1});
         assert_eq!(config_hash(&a), config_hash(&b));
-        assert_ne!(config_hash(&a), config_hash(&serde_json::json!({"a": [1, 2], "b": 2})));
+        assert_ne!(
+            config_hash(&a),
+            config_hash(&serde_json::json!({"a": [1, 2], "b": 2}))
+        );
     }
 }

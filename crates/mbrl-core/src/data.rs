@@ -219,7 +219,12 @@ impl ReplayBuffer {
             return Err(Error::shape(
                 "ReplayBuffer::push",
                 format!("obs {} / act {}", self.obs_dim, self.act_dim),
-                format!("obs {} / act {} / next {}", obs.len(), act.len(), next_obs.len()),
+                format!(
+                    "obs {} / act {} / next {}",
+                    obs.len(),
+                    act.len(),
+                    next_obs.len()
+                ),
             ));
         }
         let i = self.head;
@@ -235,14 +240,13 @@ impl ReplayBuffer {
 
     /// Stores every transition of a trajectory.
     pub fn push_trajectory(&mut self, traj: &Trajectory) -> Result<()> {
-        let flags = traj.terminal_flags();
-        for t in 0..traj.len() {
+        for (t, flag) in traj.terminal_flags().into_iter().enumerate() {
             self.push(
                 traj.obs(t),
                 &traj.actions[t * traj.act_dim..(t + 1) * traj.act_dim],
                 traj.obs(t + 1),
                 traj.rewards[t] as f32,
-                flags[t] > 0.5,
+                flag > 0.5,
             )?;
         }
         Ok(())
@@ -312,7 +316,11 @@ impl ReplayBuffer {
     pub fn save(&self, path: &Path) -> Result<()> {
         let batch = self.all(&Device::Cpu)?;
         let meta = Tensor::new(
-            &[self.capacity as u32, self.obs_dim as u32, self.act_dim as u32],
+            &[
+                self.capacity as u32,
+                self.obs_dim as u32,
+                self.act_dim as u32,
+            ],
             &Device::Cpu,
         )?;
         let tensors: HashMap<String, Tensor> = HashMap::from([
@@ -341,8 +349,8 @@ impl ReplayBuffer {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such replay buffer file"),
             ));
         }
-        let tensors =
-            candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| malformed(e.to_string()))?;
+        let tensors = candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| malformed(e.to_string()))?;
         let get = |name: &str| {
             tensors
                 .get(name)
@@ -351,7 +359,9 @@ impl ReplayBuffer {
         };
         let meta: Vec<u32> = get("meta")?.to_vec1()?;
         let [capacity, obs_dim, act_dim] = meta[..] else {
-            return Err(malformed("`meta` must hold capacity, obs_dim, act_dim".into()));
+            return Err(malformed(
+                "`meta` must hold capacity, obs_dim, act_dim".into(),
+            ));
         };
         let mut buffer = Self::new(capacity as usize, obs_dim as usize, act_dim as usize)?;
         let obs: Vec<Vec<f32>> = get("obs")?.to_vec2()?;
@@ -363,7 +373,13 @@ impl ReplayBuffer {
             return Err(malformed("tensors have different lengths".into()));
         }
         for i in 0..obs.len() {
-            buffer.push(&obs[i], &act[i], &next_obs[i], reward[i], terminated[i] > 0.5)?;
+            buffer.push(
+                &obs[i],
+                &act[i],
+                &next_obs[i],
+                reward[i],
+                terminated[i] > 0.5,
+            )?;
         }
         Ok(buffer)
     }
@@ -395,7 +411,9 @@ mod tests {
         let b = t.to_batch(&Device::Cpu).unwrap();
         assert_eq!(b.len(), 3);
         assert_eq!(b.next_obs.to_vec2::<f32>().unwrap()[2], vec![6.0, 0.0]);
-        assert!(Trajectory::new(vec![0.0], 1).push(&[1.0, 2.0], 0.0, vec![0.0]).is_err());
+        assert!(Trajectory::new(vec![0.0], 1)
+            .push(&[1.0, 2.0], 0.0, vec![0.0])
+            .is_err());
     }
 
     #[test]
@@ -404,7 +422,10 @@ mod tests {
         buf.push_trajectory(&traj()).unwrap();
         assert_eq!(buf.len(), 2);
         let all = buf.all(&Device::Cpu).unwrap();
-        assert_eq!(all.act.to_vec2::<f32>().unwrap(), vec![vec![2.0], vec![3.0]]);
+        assert_eq!(
+            all.act.to_vec2::<f32>().unwrap(),
+            vec![vec![2.0], vec![3.0]]
+        );
         assert_eq!(all.terminated.to_vec1::<f32>().unwrap(), vec![0.0, 1.0]);
     }
 
@@ -429,7 +450,11 @@ mod tests {
         }
         assert!(ReplayBuffer::new(3, 1, 1)
             .unwrap()
-            .sample(1, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0), &Device::Cpu)
+            .sample(
+                1,
+                &mut rand_chacha::ChaCha8Rng::seed_from_u64(0),
+                &Device::Cpu
+            )
             .is_err());
     }
 
@@ -442,9 +467,18 @@ mod tests {
         buf.save(&path).unwrap();
         let loaded = ReplayBuffer::load(&path).unwrap();
         assert_eq!(loaded.capacity(), 2);
-        let (a, b) = (buf.all(&Device::Cpu).unwrap(), loaded.all(&Device::Cpu).unwrap());
-        assert_eq!(a.obs.to_vec2::<f32>().unwrap(), b.obs.to_vec2::<f32>().unwrap());
-        assert_eq!(a.reward.to_vec1::<f32>().unwrap(), b.reward.to_vec1::<f32>().unwrap());
+        let (a, b) = (
+            buf.all(&Device::Cpu).unwrap(),
+            loaded.all(&Device::Cpu).unwrap(),
+        );
+        assert_eq!(
+            a.obs.to_vec2::<f32>().unwrap(),
+            b.obs.to_vec2::<f32>().unwrap()
+        );
+        assert_eq!(
+            a.reward.to_vec1::<f32>().unwrap(),
+            b.reward.to_vec1::<f32>().unwrap()
+        );
         assert!(ReplayBuffer::load(&dir.path().join("missing")).is_err());
     }
 }

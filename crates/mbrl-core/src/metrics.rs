@@ -87,10 +87,14 @@ impl MetricsLogger {
         let mut columns: Vec<String> = REQUIRED_COLUMNS.iter().map(|c| c.to_string()).collect();
         for c in extra {
             if columns.contains(c) {
-                return Err(Error::InvalidArgument(format!("metrics column `{c}` declared twice")));
+                return Err(Error::InvalidArgument(format!(
+                    "metrics column `{c}` declared twice"
+                )));
             }
             if c.contains([',', '"', '\n']) {
-                return Err(Error::InvalidArgument(format!("metrics column `{c}` has a CSV delimiter")));
+                return Err(Error::InvalidArgument(format!(
+                    "metrics column `{c}` has a CSV delimiter"
+                )));
             }
             columns.push(c.clone());
         }
@@ -181,8 +185,10 @@ mod tests {
             "iteration,env_steps,eval_return,wall_time_s,loss\n1,100,-12.5,0.5,0.25\n2,200,NaN,0.5,NaN\n"
         );
         let jsonl = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
-        let lines: Vec<serde_json::Value> =
-            jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = jsonl
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines[0]["eval_return"], -12.5);
         assert!(lines[1]["eval_return"].is_null());
     }
@@ -193,10 +199,18 @@ mod tests {
         let mut logger = MetricsLogger::create(dir.path(), &[]).unwrap();
         let mut partial = row(1.0, 0.0);
         partial.remove("env_steps");
-        assert!(logger.log(&partial).unwrap_err().to_string().contains("env_steps"));
+        assert!(logger
+            .log(&partial)
+            .unwrap_err()
+            .to_string()
+            .contains("env_steps"));
         let mut extra = row(1.0, 0.0);
         extra.insert("surprise".into(), 1.0);
-        assert!(logger.log(&extra).unwrap_err().to_string().contains("surprise"));
+        assert!(logger
+            .log(&extra)
+            .unwrap_err()
+            .to_string()
+            .contains("surprise"));
         assert!(MetricsLogger::create(dir.path(), &["iteration".to_string()]).is_err());
     }
 

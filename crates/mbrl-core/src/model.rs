@@ -129,9 +129,13 @@ mod tests {
         assert_eq!(per, vec![2.0, 2.0, 2.1, 2.1, 2.2, 2.2]);
         let mean = model.predict(&obs, &act, false, &mut rng()).unwrap();
         assert!((mean.to_vec2::<f32>().unwrap()[0][0] - 2.1).abs() < 1e-6);
-        let m2 = model.predict_member(2, &obs, &act, false, &mut rng()).unwrap();
+        let m2 = model
+            .predict_member(2, &obs, &act, false, &mut rng())
+            .unwrap();
         assert_eq!(m2.to_vec2::<f32>().unwrap(), vec![vec![2.2], vec![2.2]]);
-        assert!(model.predict_member(3, &obs, &act, false, &mut rng()).is_err());
+        assert!(model
+            .predict_member(3, &obs, &act, false, &mut rng())
+            .is_err());
     }
 
     #[test]
@@ -145,7 +149,8 @@ mod tests {
             .unwrap()
             .to_vec1()
             .unwrap();
-        let share_second = draws.iter().filter(|&&x| (x - 2.1).abs() < 1e-6).count() as f32 / 4000.0;
+        let share_second =
+            draws.iter().filter(|&&x| (x - 2.1).abs() < 1e-6).count() as f32 / 4000.0;
         assert!(draws.iter().all(|&x| x == 2.0 || (x - 2.1).abs() < 1e-6));
         assert!((share_second - 0.5).abs() < 0.03, "{share_second}");
     }
@@ -163,7 +168,10 @@ mod tests {
             .unwrap();
         let mean = xs.iter().sum::<f32>() / xs.len() as f32;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / xs.len() as f32;
-        assert!((mean - 2.0).abs() < 0.02 && (var - 0.25).abs() < 0.01, "{mean} {var}");
+        assert!(
+            (mean - 2.0).abs() < 0.02 && (var - 0.25).abs() < 0.01,
+            "{mean} {var}"
+        );
     }
 
     #[test]
@@ -172,7 +180,10 @@ mod tests {
         let obs = Tensor::new(&[[[1.0f32]], [[5.0]]], &Device::Cpu).unwrap();
         let act = Tensor::zeros((2, 1, 1), DType::F32, &Device::Cpu).unwrap();
         let all = model.predict_members(&obs, &act).unwrap();
-        assert_eq!(all.mean.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![1.0, 5.0]);
+        assert_eq!(
+            all.mean.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![1.0, 5.0]
+        );
         let bad = Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap();
         assert!(model.predict_members(&bad, &bad).is_err());
     }

@@ -54,7 +54,8 @@ impl DiagGaussian {
 
     /// `KL(self || other)` per row (`[B]`).
     pub fn kl(&self, other: &DiagGaussian) -> Result<Tensor> {
-        let var_ratio_num = ((self.log_std.clone() * 2.0)?.exp()? + (&self.mean - &other.mean)?.sqr()?)?;
+        let var_ratio_num =
+            ((self.log_std.clone() * 2.0)?.exp()? + (&self.mean - &other.mean)?.sqr()?)?;
         let denom = ((other.log_std.clone() * 2.0)?.exp()? * 2.0)?;
         let per_dim = (((&other.log_std - &self.log_std)? + (var_ratio_num / denom)?)? - 0.5)?;
         Ok(per_dim.sum(D::Minus1)?)
@@ -219,9 +220,17 @@ mod tests {
     #[test]
     fn log_prob_matches_the_closed_form() {
         let d = DiagGaussian::new(t(&[0.5, -1.0], (1, 2)), t(&[0.1, -0.3], (1, 2))).unwrap();
-        let lp = d.log_prob(&t(&[1.0, 0.2], (1, 2))).unwrap().to_vec1::<f32>().unwrap();
+        let lp = d
+            .log_prob(&t(&[1.0, 0.2], (1, 2)))
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let expected = normal_log_pdf(1.0, 0.5, 0.1) + normal_log_pdf(0.2, -1.0, -0.3);
-        assert!((lp[0] as f64 - expected).abs() < 1e-5, "{} vs {expected}", lp[0]);
+        assert!(
+            (lp[0] as f64 - expected).abs() < 1e-5,
+            "{} vs {expected}",
+            lp[0]
+        );
     }
 
     #[test]
@@ -250,10 +259,19 @@ mod tests {
             Tensor::full(0.5f32.ln(), 1, &Device::Cpu).unwrap(),
         )
         .unwrap();
-        let xs = d.sample(&mut rng()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let xs = d
+            .sample(&mut rng())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let mean = xs.iter().sum::<f32>() / n as f32;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n as f32;
-        assert!((mean - 2.0).abs() < 0.02 && (var - 0.25).abs() < 0.01, "{mean} {var}");
+        assert!(
+            (mean - 2.0).abs() < 0.02 && (var - 0.25).abs() < 0.01,
+            "{mean} {var}"
+        );
     }
 
     #[test]
@@ -265,7 +283,9 @@ mod tests {
         policy.set_flat_params(&changed).unwrap();
         let back = policy.flat_params().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(back, changed.to_vec1::<f32>().unwrap());
-        assert!(policy.set_flat_params(&flat.narrow(0, 0, 2).unwrap()).is_err());
+        assert!(policy
+            .set_flat_params(&flat.narrow(0, 0, 2).unwrap())
+            .is_err());
     }
 
     #[test]
@@ -273,10 +293,18 @@ mod tests {
         let policy = LinearGaussianPolicy::new(2, 1, 0.0).unwrap();
         let obs = t(&[1.0, 2.0, -1.0, 0.5], (2, 2));
         let old = policy.parameter_tensors();
-        let kl0 = policy.kl(&old, &old, &obs).unwrap().to_scalar::<f32>().unwrap();
+        let kl0 = policy
+            .kl(&old, &old, &obs)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(kl0.abs() < 1e-7);
         let shifted: Vec<Tensor> = old.iter().map(|p| (p + 0.1).unwrap()).collect();
-        let kl = policy.kl(&old, &shifted, &obs).unwrap().to_scalar::<f32>().unwrap();
+        let kl = policy
+            .kl(&old, &shifted, &obs)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(kl > 1e-4);
     }
 
@@ -294,7 +322,11 @@ mod tests {
         let space = BoxSpace::uniform(-2.0, 2.0, 3).unwrap();
         let policy = RandomPolicy::new(space.clone()).unwrap();
         let obs = Tensor::zeros((50, 4), DType::F32, &Device::Cpu).unwrap();
-        let acts = policy.act(&obs, true, &mut rng()).unwrap().to_vec2::<f32>().unwrap();
+        let acts = policy
+            .act(&obs, true, &mut rng())
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         assert_eq!(acts.len(), 50);
         assert!(acts.iter().all(|a| space.contains(a)));
         let unbounded = BoxSpace::uniform(f32::NEG_INFINITY, 0.0, 1).unwrap();

@@ -29,9 +29,15 @@ pub fn rollout_episode(
     let mut traj = Trajectory::new(obs.to_vec1::<f32>()?, act_dim);
     let mut obs = obs;
     for _ in 0..max_steps {
-        let action = policy.act(&obs.unsqueeze(0)?, deterministic, rng)?.squeeze(0)?;
+        let action = policy
+            .act(&obs.unsqueeze(0)?, deterministic, rng)?
+            .squeeze(0)?;
         let step = env.step(&action)?;
-        traj.push(&action.to_vec1::<f32>()?, step.reward, step.obs.to_vec1::<f32>()?)?;
+        traj.push(
+            &action.to_vec1::<f32>()?,
+            step.reward,
+            step.obs.to_vec1::<f32>()?,
+        )?;
         if !step.reward.is_finite() {
             return Err(Error::NonFinite {
                 what: format!("reward of {}", env.spec().name),
@@ -67,7 +73,8 @@ impl EvalResult {
     /// Population standard deviation of the episode returns.
     pub fn std_return(&self) -> f64 {
         let m = self.mean_return();
-        (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>() / self.returns.len().max(1) as f64)
+        (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>()
+            / self.returns.len().max(1) as f64)
             .sqrt()
     }
 
@@ -123,13 +130,18 @@ mod tests {
         // Hand computation: the policy's mean action is -0.05 * s, so s_{t+1} = 0.95 s_t.
         let s0 = traj.obs(0)[0] as f64;
         let expected: f64 = (1..=4).map(|t| -(s0 * 0.95f64.powi(t) - 1.0).powi(2)).sum();
-        assert!((traj.total_return() - expected).abs() < 1e-4, "{}", traj.total_return());
+        assert!(
+            (traj.total_return() - expected).abs() < 1e-4,
+            "{}",
+            traj.total_return()
+        );
     }
 
     #[test]
     fn episode_stops_at_termination() {
         let mut env = Drift::new();
-        let policy = RandomPolicy::new(crate::space::BoxSpace::uniform(1.0, 1.0, 1).unwrap()).unwrap();
+        let policy =
+            RandomPolicy::new(crate::space::BoxSpace::uniform(1.0, 1.0, 1).unwrap()).unwrap();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let traj = rollout_episode(&mut env, &policy, Some(0), false, 100, &mut rng).unwrap();
         assert!(traj.terminated);
@@ -148,6 +160,9 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.returns.len(), 10);
         assert_eq!(a.mean_length(), 5.0);
-        assert!(a.std_return() > 0.0, "different seeds give different starts");
+        assert!(
+            a.std_return() > 0.0,
+            "different seeds give different starts"
+        );
     }
 }

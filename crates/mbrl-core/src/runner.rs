@@ -142,7 +142,9 @@ fn save(
             .all(|v| v.is_finite());
         if !finite {
             return Err(Error::NonFinite {
-                what: format!("parameter `{name}` (checkpoint not written; the previous one is kept)"),
+                what: format!(
+                    "parameter `{name}` (checkpoint not written; the previous one is kept)"
+                ),
                 iteration,
             });
         }
@@ -154,7 +156,12 @@ fn save(
         config_hash: ctx.config_hash.clone(),
         state: serde_json::json!({ "algorithm": state, "wall_time_s": wall_time_s }),
     };
-    save_checkpoint(&ctx.checkpoint_dir(), &tensors, &meta, ctx.run.keep_checkpoints)
+    save_checkpoint(
+        &ctx.checkpoint_dir(),
+        &tensors,
+        &meta,
+        ctx.run.keep_checkpoints,
+    )
 }
 
 /// Trains `algo` from `start` to `ctx.run.iterations`, evaluating on `eval_env`.
@@ -179,7 +186,8 @@ pub fn run_training(
                 iteration,
             });
         }
-        let due = (ctx.run.eval_every > 0 && iteration % ctx.run.eval_every == 0) || iteration == total;
+        let due =
+            (ctx.run.eval_every > 0 && iteration % ctx.run.eval_every == 0) || iteration == total;
         let eval_return = if due && !seeds.is_empty() {
             let result = evaluate(eval_env, algo.policy(), &seeds)?;
             Some(result.mean_return())
@@ -252,7 +260,10 @@ mod tests {
         }
         fn bias(&self) -> f32 {
             use crate::policy::GaussianPolicy;
-            self.policy.parameters()[1].as_tensor().to_vec1::<f32>().unwrap()[0]
+            self.policy.parameters()[1]
+                .as_tensor()
+                .to_vec1::<f32>()
+                .unwrap()[0]
         }
     }
 
@@ -268,7 +279,11 @@ mod tests {
             let b = &self.policy.parameters()[1];
             b.set(&(b.as_tensor() + 0.01)?)?;
             self.steps += 10;
-            let bias = if self.nan_at == Some(iteration) { f64::NAN } else { self.bias() as f64 };
+            let bias = if self.nan_at == Some(iteration) {
+                f64::NAN
+            } else {
+                self.bias() as f64
+            };
             Ok(IterationStats {
                 env_steps: self.steps,
                 metrics: [("bias".to_string(), bias)].into(),
@@ -281,7 +296,10 @@ mod tests {
         fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {
             use crate::policy::GaussianPolicy;
             Ok((
-                HashMap::from([("bias".to_string(), self.policy.parameters()[1].as_tensor().clone())]),
+                HashMap::from([(
+                    "bias".to_string(),
+                    self.policy.parameters()[1].as_tensor().clone(),
+                )]),
                 serde_json::json!({ "steps": self.steps }),
             ))
         }
@@ -303,7 +321,13 @@ mod tests {
     fn ctx(dir: &Path, iterations: u64) -> RunContext {
         RunContext {
             dir: dir.to_path_buf(),
-            run: RunConfig { iterations, eval_every: 2, eval_episodes: 3, checkpoint_every: 2, keep_checkpoints: 10 },
+            run: RunConfig {
+                iterations,
+                eval_every: 2,
+                eval_episodes: 3,
+                checkpoint_every: 2,
+                keep_checkpoints: 10,
+            },
             seed: 1,
             config_hash: "h".into(),
         }
@@ -327,7 +351,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut algo = Nudge::new(None);
         let mut obs = Count(0);
-        let out = run_training(&mut algo, &mut eval_env(), &ctx(dir.path(), 5), StartPoint::default(), &mut obs, &AtomicBool::new(false)).unwrap();
+        let out = run_training(
+            &mut algo,
+            &mut eval_env(),
+            &ctx(dir.path(), 5),
+            StartPoint::default(),
+            &mut obs,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         assert_eq!(out, RunOutcome::Completed);
         assert_eq!(obs.0, 5);
         let rows = csv_rows(dir.path());
@@ -335,7 +367,12 @@ mod tests {
         let evals: Vec<bool> = rows.iter().map(|r| r[2] != "NaN").collect();
         assert_eq!(evals, vec![false, true, false, true, true]);
         assert_eq!(rows[4][1], "50");
-        assert_eq!(crate::checkpoint::list_checkpoints(&dir.path().join("checkpoints")).unwrap().len(), 3);
+        assert_eq!(
+            crate::checkpoint::list_checkpoints(&dir.path().join("checkpoints"))
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     #[test]
@@ -344,19 +381,43 @@ mod tests {
         let c = ctx(dir.path(), 6);
         let mut algo = Nudge::new(None);
         let stop = AtomicBool::new(true);
-        let out = run_training(&mut algo, &mut eval_env(), &c, StartPoint::default(), &mut Count(0), &stop).unwrap();
+        let out = run_training(
+            &mut algo,
+            &mut eval_env(),
+            &c,
+            StartPoint::default(),
+            &mut Count(0),
+            &stop,
+        )
+        .unwrap();
         assert_eq!(out, RunOutcome::Interrupted);
         let mut resumed = Nudge::new(None);
         let start = restore_latest(&mut resumed, &c).unwrap();
         assert_eq!(start.iteration, 1);
         assert_eq!(resumed.bias(), algo.bias());
-        run_training(&mut resumed, &mut eval_env(), &c, start, &mut Count(0), &AtomicBool::new(false)).unwrap();
+        run_training(
+            &mut resumed,
+            &mut eval_env(),
+            &c,
+            start,
+            &mut Count(0),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         let rows = csv_rows(dir.path());
         let iterations: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
         assert_eq!(iterations, vec!["1", "2", "3", "4", "5", "6"]);
         let mut straight = Nudge::new(None);
         let other = tempfile::tempdir().unwrap();
-        run_training(&mut straight, &mut eval_env(), &ctx(other.path(), 6), StartPoint::default(), &mut Count(0), &AtomicBool::new(false)).unwrap();
+        run_training(
+            &mut straight,
+            &mut eval_env(),
+            &ctx(other.path(), 6),
+            StartPoint::default(),
+            &mut Count(0),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         assert_eq!(straight.bias(), resumed.bias());
         assert_eq!(csv_rows(other.path())[5][4], rows[5][4]);
     }
@@ -365,9 +426,23 @@ mod tests {
     fn nan_stops_the_run_and_keeps_the_last_good_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let mut algo = Nudge::new(Some(3));
-        let err = run_training(&mut algo, &mut eval_env(), &ctx(dir.path(), 6), StartPoint::default(), &mut Count(0), &AtomicBool::new(false)).unwrap_err();
-        assert!(err.to_string().contains("non-finite value in metric `bias`"), "{err}");
-        let latest = crate::checkpoint::latest_checkpoint(&dir.path().join("checkpoints")).unwrap().unwrap();
+        let err = run_training(
+            &mut algo,
+            &mut eval_env(),
+            &ctx(dir.path(), 6),
+            StartPoint::default(),
+            &mut Count(0),
+            &AtomicBool::new(false),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("non-finite value in metric `bias`"),
+            "{err}"
+        );
+        let latest = crate::checkpoint::latest_checkpoint(&dir.path().join("checkpoints"))
+            .unwrap()
+            .unwrap();
         assert!(latest.ends_with("ckpt-000002.json"));
     }
 
@@ -375,8 +450,19 @@ mod tests {
     fn resuming_with_another_config_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let c = ctx(dir.path(), 2);
-        run_training(&mut Nudge::new(None), &mut eval_env(), &c, StartPoint::default(), &mut Count(0), &AtomicBool::new(false)).unwrap();
-        let other = RunContext { config_hash: "different".into(), ..ctx(dir.path(), 2) };
+        run_training(
+            &mut Nudge::new(None),
+            &mut eval_env(),
+            &c,
+            StartPoint::default(),
+            &mut Count(0),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let other = RunContext {
+            config_hash: "different".into(),
+            ..ctx(dir.path(), 2)
+        };
         let err = restore_latest(&mut Nudge::new(None), &other).unwrap_err();
         assert!(matches!(err, Error::CheckpointMismatch { .. }));
         let _ = Device::Cpu;

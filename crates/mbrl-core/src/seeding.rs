@@ -90,7 +90,9 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_distinct() {
-        let a: Vec<u64> = (0..4).map(|_| stream_rng(9, Stream::Env).next_u64()).collect();
+        let a: Vec<u64> = (0..4)
+            .map(|_| stream_rng(9, Stream::Env).next_u64())
+            .collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
         let ids = [
             Stream::Env,
@@ -106,7 +108,10 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), firsts.len());
-        assert_ne!(stream_rng(9, Stream::Env).next_u64(), stream_rng(10, Stream::Env).next_u64());
+        assert_ne!(
+            stream_rng(9, Stream::Env).next_u64(),
+            stream_rng(10, Stream::Env).next_u64()
+        );
     }
 
     #[test]

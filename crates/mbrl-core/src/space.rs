@@ -26,7 +26,7 @@ impl BoxSpace {
                 format!("low {} / high {}", low.len(), high.len()),
             ));
         }
-        if let Some(i) = (0..size).find(|&i| !(low[i] <= high[i])) {
+        if let Some(i) = (0..size).find(|&i| low[i].is_nan() || high[i].is_nan() || low[i] > high[i]) {
             return Err(Error::InvalidArgument(format!(
                 "BoxSpace bound {i}: low {} must be <= high {}",
                 low[i], high[i]
@@ -95,8 +95,7 @@ impl BoxSpace {
     /// Whether `x` has the right length, is finite where bounded and lies inside the bounds.
     pub fn contains(&self, x: &[f32]) -> bool {
         x.len() == self.low.len()
-            && x
-                .iter()
+            && x.iter()
                 .zip(self.low.iter().zip(&self.high))
                 .all(|(&v, (&lo, &hi))| !v.is_nan() && v >= lo && v <= hi)
     }
@@ -180,14 +179,17 @@ mod tests {
         let xs: Vec<f32> = (0..4000).map(|_| space.sample(&mut r)[0]).collect();
         let mean = xs.iter().sum::<f32>() / 4000.0;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / 4000.0;
-        assert!(mean.abs() < 0.06 && (var - 1.0).abs() < 0.08, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.06 && (var - 1.0).abs() < 0.08,
+            "{mean} {var}"
+        );
         assert!(!space.is_bounded());
     }
 
     #[test]
     fn half_bounded_box_respects_its_finite_side() {
-        let space = BoxSpace::from_bounds(vec![2.0, f32::NEG_INFINITY], vec![f32::INFINITY, -3.0])
-            .unwrap();
+        let space =
+            BoxSpace::from_bounds(vec![2.0, f32::NEG_INFINITY], vec![f32::INFINITY, -3.0]).unwrap();
         let mut r = rng();
         for _ in 0..500 {
             let s = space.sample(&mut r);

@@ -70,3 +70,56 @@ pub trait TaskDistribution {
     /// The active task.
     fn current_task(&self) -> Task;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::{vector, Env};
+    use crate::testing::Drift;
+    use rand::SeedableRng;
+
+    #[test]
+    fn switching_the_task_mid_episode_changes_the_next_reward() {
+        let mut env = Drift::new();
+        env.reset(Some(0)).unwrap();
+        let a = vector(&[0.0]).unwrap();
+        let before = env.step(&a).unwrap().reward;
+        let tasks = env.task_distribution().unwrap();
+        assert_eq!(tasks.current_task().params, vec![1.0]);
+        tasks.set_task(&Task::new("goal=-1", vec![-1.0])).unwrap();
+        let after = env.step(&a).unwrap().reward;
+        let s = env.state() as f64;
+        assert!((before + (s - 1.0).powi(2)).abs() < 1e-6);
+        assert!((after + (s + 1.0).powi(2)).abs() < 1e-6);
+        let fns = env.task_functions();
+        let t = vector(&[s as f32]).unwrap().unsqueeze(0).unwrap();
+        let r = fns.reward(&t, &t, &t).unwrap().to_vec1::<f32>().unwrap()[0] as f64;
+        assert!(
+            (r - after).abs() < 1e-5,
+            "task functions follow the active task"
+        );
+    }
+
+    #[test]
+    fn sampled_tasks_cover_the_family_and_bad_tasks_are_rejected() {
+        let mut env = Drift::new();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let tasks = env.task_distribution().unwrap();
+        let sampled = tasks.sample_tasks(20, &mut rng);
+        assert!(sampled.iter().any(|t| t.params == [1.0]));
+        assert!(sampled.iter().any(|t| t.params == [-1.0]));
+        assert!(tasks.test_tasks().is_empty());
+        assert!(tasks.set_task(&Task::new("bad", vec![])).is_err());
+    }
+
+    #[test]
+    fn never_terminated_is_zero_per_row() {
+        let x =
+            candle_core::Tensor::ones((3, 2), candle_core::DType::F32, &candle_core::Device::Cpu)
+                .unwrap();
+        assert_eq!(
+            never_terminated(&x).unwrap().to_vec1::<f32>().unwrap(),
+            vec![0.0; 3]
+        );
+    }
+}

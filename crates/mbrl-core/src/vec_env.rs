@@ -161,7 +161,10 @@ mod tests {
         let last = s2.final_obs[0].as_ref().unwrap().to_vec1::<f32>().unwrap();
         assert!((last[0] - (start[0][0] + 1.0)).abs() < 1e-6);
         let next = s2.obs.to_vec2::<f32>().unwrap();
-        assert!(next[0][0].abs() <= 1.0, "reset observation expected, got {next:?}");
+        assert!(
+            next[0][0].abs() <= 1.0,
+            "reset observation expected, got {next:?}"
+        );
     }
 
     #[test]

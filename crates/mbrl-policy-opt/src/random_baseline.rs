@@ -38,14 +38,22 @@ pub const ENTRY: AlgorithmEntry = AlgorithmEntry {
     name: "random",
     description: "uniform random actions; the reference line of every learning curve",
     reference: "thesis Ch. 4-9 plots (random policy baseline)",
-    build: build,
+    build,
 };
 
 fn build(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
-    let table = ctx.config.get("random").cloned().unwrap_or(serde_json::json!({}));
+    let table = ctx
+        .config
+        .get("random")
+        .cloned()
+        .unwrap_or(serde_json::json!({}));
     let config: RandomConfig = serde_json::from_value(table)
         .map_err(|e| Error::InvalidArgument(format!("[random] table: {e}")))?;
-    Ok(Box::new(RandomBaseline::new(&ctx.env_factory, ctx.seed, config)?))
+    Ok(Box::new(RandomBaseline::new(
+        &ctx.env_factory,
+        ctx.seed,
+        config,
+    )?))
 }
 
 /// The random baseline algorithm.
@@ -100,9 +108,9 @@ impl Algorithm for RandomBaseline {
     }
 
     fn train_iteration(&mut self, _iteration: u64) -> Result<IterationStats> {
-        let batch = self
-            .sampler
-            .collect(&self.policy, self.config.steps_per_iteration, &mut self.rng)?;
+        let batch =
+            self.sampler
+                .collect(&self.policy, self.config.steps_per_iteration, &mut self.rng)?;
         self.env_steps += batch.env_steps;
         let train_return = batch.mean_completed_return();
         let mut metrics = std::collections::BTreeMap::new();
@@ -137,8 +145,9 @@ impl Algorithm for RandomBaseline {
         _tensors: HashMap<String, Tensor>,
         state: serde_json::Value,
     ) -> Result<()> {
-        let state: SavedState = serde_json::from_value(state)
-            .map_err(|e| Error::InvalidArgument(format!("random baseline checkpoint state: {e}")))?;
+        let state: SavedState = serde_json::from_value(state).map_err(|e| {
+            Error::InvalidArgument(format!("random baseline checkpoint state: {e}"))
+        })?;
         self.env_steps = state.env_steps;
         self.rng = state.policy_rng.restore();
         self.sampler.restore_rng(&state.env_rng);

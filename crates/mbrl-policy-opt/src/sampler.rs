@@ -153,8 +153,13 @@ mod tests {
         let total: usize = batch.trajectories.iter().map(|t| t.len()).sum();
         assert_eq!(total as u64, batch.env_steps);
         let batch = sampler(0).collect(&policy(), 15, &mut rng).unwrap();
-        assert_eq!((batch.env_steps, batch.completed, batch.trajectories.len()), (15, 3, 6));
-        assert!(batch.trajectories[3..].iter().all(|t| t.truncated && t.len() == 1));
+        assert_eq!(
+            (batch.env_steps, batch.completed, batch.trajectories.len()),
+            (15, 3, 6)
+        );
+        assert!(batch.trajectories[3..]
+            .iter()
+            .all(|t| t.truncated && t.len() == 1));
     }
 
     #[test]
