@@ -44,8 +44,12 @@ impl Point2d {
     /// A new environment (call `reset` before stepping).
     pub fn new() -> Self {
         Self {
-            obs_space: Space::Box(BoxSpace::uniform(f32::NEG_INFINITY, f32::INFINITY, 2).expect("valid bounds")),
-            act_space: Space::Box(BoxSpace::uniform(-MAX_ACTION, MAX_ACTION, 2).expect("valid bounds")),
+            obs_space: Space::Box(
+                BoxSpace::uniform(f32::NEG_INFINITY, f32::INFINITY, 2).expect("valid bounds"),
+            ),
+            act_space: Space::Box(
+                BoxSpace::uniform(-MAX_ACTION, MAX_ACTION, 2).expect("valid bounds"),
+            ),
             state: [0.0; 2],
             rng: ChaCha8Rng::seed_from_u64(0),
         }
@@ -115,7 +119,12 @@ impl TaskFunctions for Point2dTask {
         Ok(obs.sqr()?.sum(1)?.neg()?)
     }
 
-    fn terminated(&self, _obs: &Tensor, _act: &Tensor, next_obs: &Tensor) -> mbrl_core::Result<Tensor> {
+    fn terminated(
+        &self,
+        _obs: &Tensor,
+        _act: &Tensor,
+        next_obs: &Tensor,
+    ) -> mbrl_core::Result<Tensor> {
         never_terminated(next_obs)
     }
 }

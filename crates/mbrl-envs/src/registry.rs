@@ -63,7 +63,15 @@ pub struct EnvInfo {
 
 /// Every registered environment.
 pub fn registry() -> &'static [EnvEntry] {
-    &[crate::point2d::ENTRY]
+    &[
+        crate::point2d::ENTRY,
+        crate::point_corners::ENTRY,
+        crate::point1d_goal::ENTRY,
+        crate::double_integrator::ENTRY,
+        crate::pendulum::ENTRY,
+        crate::mountain_car_continuous::ENTRY,
+        crate::cartpole_swingup::ENTRY,
+    ]
 }
 
 /// The names of every registered environment.
@@ -143,7 +151,10 @@ mod tests {
         .err()
         .unwrap()
         .to_string();
-        assert!(err.contains("unknown env `pendulm`") && err.contains("point2d"), "{err}");
+        assert!(
+            err.contains("unknown env `pendulm`") && err.contains("point2d"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -13,7 +13,11 @@ fn config() -> EnvConfig {
 
 #[test]
 fn passes_check_env() {
-    let report = check_env(&make_factory(&config()).unwrap(), &CheckEnvOptions::default()).unwrap();
+    let report = check_env(
+        &make_factory(&config()).unwrap(),
+        &CheckEnvOptions::default(),
+    )
+    .unwrap();
     assert!(report.episodes >= 500 / 30);
 }
 
