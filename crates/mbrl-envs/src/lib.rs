@@ -7,7 +7,7 @@
 //!   `Pendulum-v1` and `MountainCarContinuous-v0`, and [`cartpole_swingup`];
 //! - [`ops`]: differentiable tensor operations the task functions need (`atan2`).
 //!
-//! The [`registry`] lists every environment by name with its dimensions, horizon and task
+//! The [`registry()`] lists every environment by name with its dimensions, horizon and task
 //! families; [`make_factory`] builds one from an [`EnvConfig`] (the `[env]` table of a run
 //! config). Algorithm crates never depend on this crate except in tests: the command line
 //! plugs environments in through `mbrl_core::env::EnvFactory`.
@@ -32,6 +32,7 @@ pub mod point1d_goal;
 pub mod point2d;
 pub mod point_corners;
 pub mod registry;
+pub mod robots;
 
 pub use error::{Error, Result};
 pub use registry::{make_factory, registry, EnvConfig, EnvEntry, EnvInfo};
