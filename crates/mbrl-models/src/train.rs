@@ -1,0 +1,365 @@
+//! Fitting an [`MlpEnsemble`]: per-member data, Adam on minibatches, early stopping.
+//!
+//! One fit (thesis Algorithm 2 line 5, Appendix A.1.2 / B.3):
+//! 1. re-initialise on the configured schedule, reset Adam if configured;
+//! 2. recompute the normalisation statistics over the whole training buffer;
+//! 3. give every member its training and validation indices: the given validation buffer for
+//!    all (ME-TRPO), or its own random split (MB-MPO), optionally a bootstrap resample;
+//! 4. train all members at once, each on its own minibatches, until the early-stopping rule
+//!    ends the fit.
+
+use candle_core::{Device, Tensor};
+use mbrl_core::data::ReplayBuffer;
+use rand::seq::SliceRandom;
+use rand::{Rng, RngCore};
+use serde::{Deserialize, Serialize};
+
+use crate::config::EarlyStoppingRule;
+use crate::ensemble::{MlpEnsemble, NormStats};
+use crate::network::Weights;
+use crate::{Error, Result};
+
+/// Rows per forward pass when computing validation losses (bounds memory on large buffers).
+const VALIDATION_CHUNK: usize = 4096;
+
+/// What one fit did, per ensemble member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    /// Mean training loss (the head's loss, normalised units) over the member's last pass.
+    pub train_loss: Vec<f64>,
+    /// Validation mean squared error (normalised state change) of the weights the member
+    /// ends with; `None` when the fit had no validation data.
+    pub validation_loss: Option<Vec<f64>>,
+    /// Passes over the training data each member was trained for.
+    pub epochs: Vec<usize>,
+    /// Pass after which the member's final weights were reached (the restored best for the
+    /// patience rule; `0` means the weights the fit started from were kept).
+    pub best_epoch: Vec<usize>,
+    /// The weights were re-initialised before this fit.
+    pub reinitialized: bool,
+}
+
+/// Normalised data of one fit: inputs `[N, in]`, targets `[N, obs]`.
+struct Dataset {
+    x: Tensor,
+    y: Tensor,
+}
+
+impl Dataset {
+    fn of(buffer: &ReplayBuffer, stats: &NormStats) -> Result<Self> {
+        let all = buffer.all(&Device::Cpu)?;
+        Ok(Self {
+            x: stats.inputs(&all.obs, &all.act)?,
+            y: stats.delta.normalize(&(&all.next_obs - &all.obs)?)?,
+        })
+    }
+
+    /// Rows `indices[k]` for member `k`, stacked to `[K, n, dim]` (all lists equally long).
+    fn gather(&self, indices: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
+        let (k, n) = (indices.len(), indices.first().map_or(0, Vec::len));
+        let flat: Vec<u32> = indices.concat();
+        let index = Tensor::from_vec(flat, k * n, &Device::Cpu)?;
+        let x = self.x.index_select(&index, 0)?;
+        let y = self.y.index_select(&index, 0)?;
+        Ok((
+            x.reshape((k, n, self.x.dim(1)?))?,
+            y.reshape((k, n, self.y.dim(1)?))?,
+        ))
+    }
+}
+
+/// Per-member validation data, `[K, n, dim]`.
+struct Validation {
+    x: Tensor,
+    y: Tensor,
+}
+
+impl Validation {
+    /// Mean squared error of each member on its validation rows.
+    fn losses(&self, weights: &Weights) -> Result<Vec<f64>> {
+        let n = self.x.dim(1)?;
+        let mut sums = vec![0f64; self.x.dim(0)?];
+        let mut start = 0;
+        while start < n {
+            let len = VALIDATION_CHUNK.min(n - start);
+            let x = self.x.narrow(1, start, len)?;
+            let y = self.y.narrow(1, start, len)?;
+            let mse: Vec<f32> = weights.mse(&x, &y)?.to_vec1()?;
+            for (s, m) in sums.iter_mut().zip(mse) {
+                *s += m as f64 * len as f64;
+            }
+            start += len;
+        }
+        Ok(sums.into_iter().map(|s| s / n as f64).collect())
+    }
+}
+
+/// The patience rule's record: each member's best validation loss, the pass it was reached
+/// at, and the stacked parameters holding every member's best weights.
+struct Best {
+    loss: Vec<f64>,
+    params: Vec<Tensor>,
+    epoch: Vec<usize>,
+}
+
+/// Random permutation of `0..n` as `u32` indices.
+fn permutation(n: usize, rng: &mut dyn RngCore) -> Vec<u32> {
+    let mut p: Vec<u32> = (0..n as u32).collect();
+    p.shuffle(rng);
+    p
+}
+
+impl MlpEnsemble {
+    /// Fits every member to `train` (thesis Algorithm 2 line 5).
+    ///
+    /// With `validation` given (and non-empty) every member is validated on all of it
+    /// (ME-TRPO's separate validation buffer); otherwise each member holds out its own random
+    /// `validation_fraction` of `train` (MB-MPO). Without any validation data the fit trains
+    /// `max_epochs` passes whatever the rule. `rng` drives the splits, bootstrap resamples,
+    /// minibatch order and re-initialisation.
+    pub fn fit(
+        &mut self,
+        train: &ReplayBuffer,
+        validation: Option<&ReplayBuffer>,
+        rng: &mut dyn RngCore,
+    ) -> Result<FitReport> {
+        if train.is_empty() {
+            return Err(Error::InvalidArgument(
+                "cannot fit a dynamics model to an empty buffer".into(),
+            ));
+        }
+        let config = self.config.clone();
+        let k = config.members;
+        // 1. Re-initialisation schedule and optimiser reset.
+        let reinitialized =
+            config.reinit_every > 0 && self.fits > 0 && self.fits % config.reinit_every == 0;
+        if reinitialized {
+            self.reinitialize(rng)?;
+        }
+        if config.reset_optimizer_each_fit {
+            self.optimizer.reset();
+        }
+        self.fits += 1;
+
+        // 2. Normalisation over the whole training buffer.
+        self.stats = NormStats::of_batch(&train.all(&Device::Cpu)?, config.std_floor)?;
+        let data = Dataset::of(train, &self.stats)?;
+        let n = train.len();
+
+        // 3. Per-member training and validation indices.
+        let (mut train_sets, validation) = match validation.filter(|v| !v.is_empty()) {
+            Some(buffer) => {
+                let held_out = Dataset::of(buffer, &self.stats)?;
+                let all: Vec<u32> = (0..buffer.len() as u32).collect();
+                let (x, y) = held_out.gather(&vec![all; k])?;
+                (
+                    vec![(0..n as u32).collect::<Vec<_>>(); k],
+                    Some(Validation { x, y }),
+                )
+            }
+            None => {
+                let n_val = (config.validation_fraction * n as f64).floor() as usize;
+                if n_val == 0 || n_val == n {
+                    (vec![(0..n as u32).collect::<Vec<_>>(); k], None)
+                } else {
+                    let perms: Vec<Vec<u32>> = (0..k).map(|_| permutation(n, rng)).collect();
+                    let val: Vec<Vec<u32>> = perms.iter().map(|p| p[..n_val].to_vec()).collect();
+                    let (x, y) = data.gather(&val)?;
+                    let train = perms.into_iter().map(|p| p[n_val..].to_vec()).collect();
+                    (train, Some(Validation { x, y }))
+                }
+            }
+        };
+        if config.bootstrap {
+            for set in &mut train_sets {
+                *set = (0..set.len())
+                    .map(|_| set[rng.random_range(0..set.len())])
+                    .collect();
+            }
+        }
+        let rule = if validation.is_some() {
+            config.early_stopping
+        } else {
+            EarlyStoppingRule::Never
+        };
+
+        // 4. Training passes.
+        let n_train = train_sets[0].len();
+        let steps = n_train.div_ceil(config.batch_size);
+        let mut active = vec![true; k];
+        let mut epochs = vec![0usize; k];
+        let mut train_loss = vec![f64::NAN; k];
+        let mut best_epoch = vec![0usize; k];
+        let mut final_validation: Option<Vec<f64>> = None;
+        // Patience rule: best validation losses and weights so far (the starting weights count).
+        let mut best = match (&validation, rule) {
+            (Some(v), EarlyStoppingRule::Patience) => Some(Best {
+                loss: v.losses(&self.weights_detached()?)?,
+                params: self.params.copies()?,
+                epoch: vec![0; k],
+            }),
+            _ => None,
+        };
+        let mut last_improvement = 0;
+        let mut moving_average: Vec<Option<f64>> = vec![None; k];
+
+        for epoch in 1..=config.max_epochs {
+            let mut orders: Vec<Vec<u32>> = Vec::new();
+            if !config.sample_with_replacement {
+                orders = train_sets
+                    .iter()
+                    .map(|set| {
+                        let mut o = set.clone();
+                        o.shuffle(rng);
+                        o
+                    })
+                    .collect();
+            }
+            let mut sums = vec![0f64; k];
+            let mut seen = 0usize;
+            for step in 0..steps {
+                let batch: Vec<Vec<u32>> = if config.sample_with_replacement {
+                    train_sets
+                        .iter()
+                        .map(|set| {
+                            (0..config.batch_size)
+                                .map(|_| set[rng.random_range(0..set.len())])
+                                .collect()
+                        })
+                        .collect()
+                } else {
+                    let start = step * config.batch_size;
+                    let end = (start + config.batch_size).min(n_train);
+                    orders.iter().map(|o| o[start..end].to_vec()).collect()
+                };
+                let b = batch[0].len();
+                let (x, y) = data.gather(&batch)?;
+                let losses = self
+                    .weights_tracked()?
+                    .loss(&x, &y, config.logvar_bound_penalty)?;
+                let grads = losses.sum_all()?.backward()?;
+                self.optimizer.step(&self.params.vars, &grads, &active)?;
+                for (s, l) in sums.iter_mut().zip(losses.to_vec1::<f32>()?) {
+                    *s += l as f64 * b as f64;
+                }
+                seen += b;
+            }
+            for m in 0..k {
+                if active[m] {
+                    let loss = sums[m] / seen as f64;
+                    if !loss.is_finite() {
+                        return Err(Error::NonFinite {
+                            what: "training loss",
+                            member: m,
+                            epoch,
+                        });
+                    }
+                    train_loss[m] = loss;
+                    epochs[m] = epoch;
+                    best_epoch[m] = epoch;
+                }
+            }
+
+            match (&validation, rule) {
+                (Some(v), EarlyStoppingRule::Patience) if epoch % config.validate_every == 0 => {
+                    let losses = v.losses(&self.weights_detached()?)?;
+                    if let Some(best) = &mut best {
+                        let improved: Vec<bool> =
+                            losses.iter().zip(&best.loss).map(|(l, b)| l < b).collect();
+                        if improved.iter().any(|&i| i) {
+                            best.params =
+                                pick_members(&self.params.detached(), &best.params, &improved)?;
+                            for m in (0..k).filter(|&m| improved[m]) {
+                                best.loss[m] = losses[m];
+                                best.epoch[m] = epoch;
+                            }
+                            last_improvement = epoch;
+                        }
+                    }
+                    if epoch - last_improvement >= config.patience {
+                        break;
+                    }
+                }
+                (Some(v), EarlyStoppingRule::MovingAverage) => {
+                    let losses = v.losses(&self.weights_detached()?)?;
+                    let p = config.moving_average_persistence;
+                    let reported = final_validation.get_or_insert_with(|| vec![f64::NAN; k]);
+                    for m in 0..k {
+                        if !active[m] {
+                            continue;
+                        }
+                        if !losses[m].is_finite() {
+                            return Err(Error::NonFinite {
+                                what: "validation loss",
+                                member: m,
+                                epoch,
+                            });
+                        }
+                        reported[m] = losses[m];
+                        let average = match moving_average[m] {
+                            None => losses[m],
+                            Some(previous) => {
+                                let average = p * previous + (1.0 - p) * losses[m];
+                                // Appendix B.3 says "decreases"; the rule that makes sense
+                                // (and the authors' code) stops when the average rises.
+                                if average > previous {
+                                    active[m] = false;
+                                }
+                                average
+                            }
+                        };
+                        moving_average[m] = Some(average);
+                    }
+                    if active.iter().all(|&a| !a) {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        // Patience rule: every member ends with its best weights.
+        if let Some(best) = best {
+            self.params.set(&best.params)?;
+            final_validation = Some(best.loss);
+            best_epoch = best.epoch;
+        }
+        if final_validation.is_none() {
+            if let Some(v) = &validation {
+                final_validation = Some(v.losses(&self.weights_detached()?)?);
+            }
+        }
+        let report = FitReport {
+            train_loss,
+            validation_loss: final_validation,
+            epochs,
+            best_epoch,
+            reinitialized,
+        };
+        tracing::debug!(?report, "dynamics ensemble fit");
+        Ok(report)
+    }
+}
+
+/// Per-member choice between two stacked parameter sets: member `m` from `current` where
+/// `take[m]`, else from `best`. The result owns fresh storage.
+fn pick_members(current: &[Tensor], best: &[Tensor], take: &[bool]) -> Result<Vec<Tensor>> {
+    current
+        .iter()
+        .zip(best)
+        .map(|(c, b)| {
+            let parts: Vec<Tensor> = take
+                .iter()
+                .enumerate()
+                .map(|(m, &t)| {
+                    if t {
+                        c.narrow(0, m, 1)
+                    } else {
+                        b.narrow(0, m, 1)
+                    }
+                })
+                .collect::<candle_core::Result<_>>()?;
+            Ok(Tensor::cat(&parts, 0)?)
+        })
+        .collect()
+}
