@@ -71,6 +71,8 @@ pub fn registry() -> &'static [EnvEntry] {
         crate::pendulum::ENTRY,
         crate::mountain_car_continuous::ENTRY,
         crate::cartpole_swingup::ENTRY,
+        crate::robots::half_cheetah::ENTRY,
+        crate::robots::half_cheetah::ENTRY_V5,
     ]
 }
 

@@ -1,0 +1,593 @@
+//! `half-cheetah`: Gymnasium's HalfCheetah (MJCF `half_cheetah.xml`) on rapier3d.
+//!
+//! - 7 capsule bodies (torso with head, back thigh/shin/foot, front thigh/shin/foot),
+//!   total mass 14 kg distributed by geom volume (`settotalmass="14"`, `inertiafromgeom`);
+//! - planar root (`rootx`, `rootz`, `rooty`) and 6 hinges with the model's ranges, springs
+//!   (`stiffness`), `damping`, `armature = 0.1` and motor gears (120, 90, 60, 120, 60, 30);
+//! - friction 0.4 everywhere; `dt = 0.01`, frame skip 5 (control step 0.05 s);
+//! - observation (17, Gymnasium v5): `qpos[1..]` (root z, root pitch, 6 joint angles) then
+//!   `qvel` (root x/z velocity, pitch rate, 6 joint velocities); the root x is excluded;
+//! - action (6): motor commands in `[-1, 1]` (clipped), torque = `gear * a`;
+//! - reset: the initial pose plus `U(-0.1, 0.1)` on every `qpos` and `0.1 N(0, 1)` on every
+//!   `qvel`, as Gymnasium's `reset_noise_scale = 0.1`.
+//!
+//! Rewards use the root x velocity **at the end of the step**, `v = next_obs[8]` (`qvel[0]`),
+//! so they are functions of `(obs, act, next_obs)` without adding the root x to the
+//! observation:
+//! - `half-cheetah` (default, thesis Appendix A.2, ME-TRPO): `r = d v - 0.05 ||a||^2`, horizon
+//!   100;
+//! - `half-cheetah-v5` (Gymnasium v5 weights): `r = d v - 0.1 ||a||^2`, horizon 1000.
+//!   Gymnasium takes the mean velocity over the frame skip, `(x' - x) / 0.05`, which the
+//!   observation cannot give; the two differ by the velocity change within one control step.
+//!
+//! `d` is the direction of the `forward-backward` family (`+1` otherwise). Task families
+//! (Sec. 9.4 and the ProMP benchmarks):
+//! - `forward-backward`: `d = +1` or `-1` with probability 1/2;
+//! - `disabled-joint`: one joint produces no torque; training tasks draw from
+//!   [`HalfCheetahConfig::train_disabled_joints`], [`TaskDistribution::test_tasks`] returns
+//!   [`HalfCheetahConfig::test_disabled_joints`];
+//! - `sloped-terrain`: a constant ground slope, emulated by tilting gravity in the x-z plane
+//!   (for a flat incline this is exact); training slopes are uniform in
+//!   `±`[`HalfCheetahConfig::train_max_slope`], test slopes are the steep
+//!   `±`[`HalfCheetahConfig::test_slope`].
+//!
+//! Switching the task (`set_task`) takes effect at the next step, also mid-episode.
+
+use std::sync::Arc;
+
+use candle_core::Tensor;
+use mbrl_core::env::{vector, Env, EnvSpec, Info, Step};
+use mbrl_core::space::Space;
+use mbrl_core::task::{never_terminated, Task, TaskDistribution, TaskFunctions};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::common::{
+    column, ctrl_sq, ctrl_sq_batch, read_ctrl, standard_normal, unbounded, unit_box,
+};
+use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim, SimState};
+use super::RewardKind;
+use crate::registry::{check_task_family, EnvEntry};
+
+/// Registry name of the thesis (Appendix A.2) variant.
+pub const NAME: &str = "half-cheetah";
+/// Registry name of the Gymnasium v5 reward variant.
+pub const NAME_V5: &str = "half-cheetah-v5";
+/// Horizon of Appendix A.2.
+pub const HORIZON: usize = 100;
+/// Horizon of Gymnasium's HalfCheetah-v5.
+pub const HORIZON_V5: usize = 1000;
+/// Observation width.
+pub const OBS_DIM: usize = 17;
+/// Action width.
+pub const ACT_DIM: usize = 6;
+/// Index of the root x velocity (`qvel[0]`) in the observation.
+pub const VX_INDEX: usize = 8;
+/// Joint (and motor) names, in action order.
+pub const JOINTS: [&str; ACT_DIM] = ["bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot"];
+/// Motor gears, in action order.
+pub const GEARS: [f32; ACT_DIM] = [120.0, 90.0, 60.0, 120.0, 60.0, 30.0];
+/// Control-cost weight of Appendix A.2.
+pub const CTRL_COST_ME_TRPO: f32 = 0.05;
+/// Control-cost weight of Gymnasium v5.
+pub const CTRL_COST_V5: f32 = 0.1;
+/// Task family: run forward or backward.
+pub const FAMILY_FORWARD_BACKWARD: &str = "forward-backward";
+/// Task family: one joint produces no torque.
+pub const FAMILY_DISABLED_JOINT: &str = "disabled-joint";
+/// Task family: constant ground slope.
+pub const FAMILY_SLOPED_TERRAIN: &str = "sloped-terrain";
+/// Every task family.
+pub const FAMILIES: &[&str] = &[
+    FAMILY_FORWARD_BACKWARD,
+    FAMILY_DISABLED_JOINT,
+    FAMILY_SLOPED_TERRAIN,
+];
+
+/// Registry entry of the thesis variant.
+pub const ENTRY: EnvEntry = EnvEntry {
+    name: NAME,
+    description:
+        "half-cheetah on rapier3d, r = v_x - 0.05||a||^2 (Appendix A.2; Sec. 9.4 families)",
+    horizon: HORIZON,
+    task_families: FAMILIES,
+    make: make_me_trpo,
+};
+
+/// Registry entry of the Gymnasium v5 reward variant.
+pub const ENTRY_V5: EnvEntry = EnvEntry {
+    name: NAME_V5,
+    description: "half-cheetah on rapier3d, Gymnasium v5 reward r = v_x - 0.1||a||^2",
+    horizon: HORIZON_V5,
+    task_families: FAMILIES,
+    make: make_v5,
+};
+
+fn make_me_trpo(family: Option<&str>) -> crate::Result<Box<dyn Env>> {
+    check_task_family(&ENTRY, family)?;
+    Ok(Box::new(HalfCheetah::new(
+        HalfCheetahConfig::default(),
+        family,
+    )?))
+}
+
+fn make_v5(family: Option<&str>) -> crate::Result<Box<dyn Env>> {
+    check_task_family(&ENTRY_V5, family)?;
+    let config = HalfCheetahConfig {
+        reward: RewardKind::GymnasiumV5,
+        ..HalfCheetahConfig::default()
+    };
+    Ok(Box::new(HalfCheetah::new(config, family)?))
+}
+
+/// Settings of the half-cheetah beyond the MJCF constants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HalfCheetahConfig {
+    /// Reward. Default [`RewardKind::MeTrpo`].
+    pub reward: RewardKind,
+    /// Scale of the initial-state noise. Default 0.1 (Gymnasium).
+    pub reset_noise_scale: f32,
+    /// Joints (indices into [`JOINTS`]) disabled in training tasks. Default `[0, 1, 2, 4, 5]`.
+    pub train_disabled_joints: Vec<usize>,
+    /// Held-out joints for test tasks. Default `[3]` (the front thigh).
+    pub test_disabled_joints: Vec<usize>,
+    /// Largest training slope, in radians. Default 0.1 (about 5.7 degrees).
+    pub train_max_slope: f32,
+    /// Magnitude of the steep test slopes (up and down), in radians. Default 0.3.
+    pub test_slope: f32,
+    /// Velocity-solver iterations per physics step. Default 4.
+    pub solver_iterations: usize,
+}
+
+impl Default for HalfCheetahConfig {
+    fn default() -> Self {
+        Self {
+            reward: RewardKind::MeTrpo,
+            reset_noise_scale: 0.1,
+            train_disabled_joints: vec![0, 1, 2, 4, 5],
+            test_disabled_joints: vec![3],
+            train_max_slope: 0.1,
+            test_slope: 0.3,
+            solver_iterations: 4,
+        }
+    }
+}
+
+/// The robot, in MJCF terms (Gymnasium's `half_cheetah.xml`).
+pub fn spec(solver_iterations: usize) -> RobotSpec {
+    const R: f32 = 0.046;
+    let hinge = |range: [f32; 2], stiffness: f32, damping: f32, gear: f32| HingeSpec {
+        axis: [0.0, 1.0, 0.0],
+        range: Some(range),
+        stiffness,
+        damping,
+        armature: 0.1,
+        gear,
+    };
+    let body = |name, parent, pos, geoms, hinge| BodySpec {
+        name,
+        parent,
+        pos,
+        geoms,
+        hinge,
+    };
+    RobotSpec {
+        bodies: vec![
+            body(
+                "torso",
+                None,
+                [0.0, 0.0, 0.7],
+                vec![
+                    CapsuleSpec::fromto([-0.5, 0.0, 0.0], [0.5, 0.0, 0.0], R),
+                    CapsuleSpec::axisangle_y([0.6, 0.0, 0.1], 0.87, R, 0.15),
+                ],
+                None,
+            ),
+            body(
+                "bthigh",
+                Some(0),
+                [-0.5, 0.0, 0.0],
+                vec![CapsuleSpec::axisangle_y([0.1, 0.0, -0.13], -3.8, R, 0.145)],
+                Some(hinge([-0.52, 1.05], 240.0, 6.0, GEARS[0])),
+            ),
+            body(
+                "bshin",
+                Some(1),
+                [0.16, 0.0, -0.25],
+                vec![CapsuleSpec::axisangle_y(
+                    [-0.14, 0.0, -0.07],
+                    -2.03,
+                    R,
+                    0.15,
+                )],
+                Some(hinge([-0.785, 0.785], 180.0, 4.5, GEARS[1])),
+            ),
+            body(
+                "bfoot",
+                Some(2),
+                [-0.28, 0.0, -0.14],
+                vec![CapsuleSpec::axisangle_y(
+                    [0.03, 0.0, -0.097],
+                    -0.27,
+                    R,
+                    0.094,
+                )],
+                Some(hinge([-0.4, 0.785], 120.0, 3.0, GEARS[2])),
+            ),
+            body(
+                "fthigh",
+                Some(0),
+                [0.5, 0.0, 0.0],
+                vec![CapsuleSpec::axisangle_y(
+                    [-0.07, 0.0, -0.12],
+                    0.52,
+                    R,
+                    0.133,
+                )],
+                Some(hinge([-1.0, 0.7], 180.0, 4.5, GEARS[3])),
+            ),
+            body(
+                "fshin",
+                Some(4),
+                [-0.14, 0.0, -0.24],
+                vec![CapsuleSpec::axisangle_y(
+                    [0.065, 0.0, -0.09],
+                    -0.6,
+                    R,
+                    0.106,
+                )],
+                Some(hinge([-1.2, 0.87], 120.0, 3.0, GEARS[4])),
+            ),
+            body(
+                "ffoot",
+                Some(5),
+                [0.13, 0.0, -0.18],
+                vec![CapsuleSpec::axisangle_y([0.045, 0.0, -0.07], -0.6, R, 0.07)],
+                Some(hinge([-0.5, 0.5], 60.0, 1.5, GEARS[5])),
+            ),
+        ],
+        root: RootJoint::Planar,
+        mass: MassSpec::Total(14.0),
+        friction: 0.4,
+        ground_friction: 0.4,
+        dt: 0.01,
+        frame_skip: 5,
+        solver_iterations,
+    }
+}
+
+/// The active task family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    ForwardBackward,
+    DisabledJoint,
+    SlopedTerrain,
+}
+
+/// The half-cheetah environment.
+pub struct HalfCheetah {
+    sim: Sim,
+    config: HalfCheetahConfig,
+    family: Option<Family>,
+    direction: f32,
+    disabled_joint: Option<usize>,
+    slope: f32,
+    obs_space: Space,
+    act_space: Space,
+    rng: ChaCha8Rng,
+}
+
+impl HalfCheetah {
+    /// A new environment with `family` (one of [`FAMILIES`]) active, or none. Without a
+    /// family, or until `set_task`, the cheetah runs forward on flat ground with every joint
+    /// working.
+    pub fn new(config: HalfCheetahConfig, family: Option<&str>) -> crate::Result<Self> {
+        let family = match family {
+            None => None,
+            Some(FAMILY_FORWARD_BACKWARD) => Some(Family::ForwardBackward),
+            Some(FAMILY_DISABLED_JOINT) => Some(Family::DisabledJoint),
+            Some(FAMILY_SLOPED_TERRAIN) => Some(Family::SlopedTerrain),
+            Some(other) => {
+                return Err(crate::Error::UnknownTaskFamily {
+                    env: NAME.to_string(),
+                    family: other.to_string(),
+                    valid: FAMILIES.iter().map(|s| s.to_string()).collect(),
+                })
+            }
+        };
+        let joints = config
+            .train_disabled_joints
+            .iter()
+            .chain(&config.test_disabled_joints);
+        if let Some(j) = joints.into_iter().find(|&&j| j >= ACT_DIM) {
+            return Err(mbrl_core::Error::InvalidArgument(format!(
+                "half-cheetah disabled joint {j} does not exist; joints are 0..{ACT_DIM} ({JOINTS:?})"
+            ))
+            .into());
+        }
+        if family == Some(Family::DisabledJoint) && config.train_disabled_joints.is_empty() {
+            return Err(mbrl_core::Error::InvalidArgument(
+                "half-cheetah disabled-joint family needs at least one training joint \
+                 (train_disabled_joints is empty)"
+                    .into(),
+            )
+            .into());
+        }
+        Ok(Self {
+            sim: Sim::new(&spec(config.solver_iterations.max(1))),
+            config,
+            family,
+            direction: 1.0,
+            disabled_joint: None,
+            slope: 0.0,
+            obs_space: unbounded(OBS_DIM)?,
+            act_space: unit_box(ACT_DIM)?,
+            rng: ChaCha8Rng::seed_from_u64(0),
+        })
+    }
+
+    /// The simulation state, for rendering.
+    pub fn sim_state(&self) -> &SimState {
+        self.sim.state()
+    }
+
+    /// Generalized coordinates: root x, z, pitch, then the 6 joint angles.
+    pub fn qpos(&self) -> Vec<f32> {
+        self.sim.qpos()
+    }
+
+    /// Generalized velocities, in the order of [`Self::qpos`].
+    pub fn qvel(&self) -> Vec<f32> {
+        self.sim.qvel()
+    }
+
+    /// Body masses (torso, bthigh, bshin, bfoot, fthigh, fshin, ffoot).
+    pub fn body_masses(&self) -> Vec<f32> {
+        self.sim.body_masses()
+    }
+
+    fn observation(&self) -> Vec<f32> {
+        let mut obs = self.sim.qpos();
+        obs.remove(0);
+        obs.extend(self.sim.qvel());
+        obs
+    }
+
+    fn ctrl_cost_weight(&self) -> f32 {
+        match self.config.reward {
+            RewardKind::MeTrpo => CTRL_COST_ME_TRPO,
+            RewardKind::GymnasiumV5 => CTRL_COST_V5,
+        }
+    }
+
+    fn apply_slope(&mut self) {
+        let (s, c) = self.slope.sin_cos();
+        self.sim.set_gravity([-9.81 * s, 0.0, -9.81 * c]);
+    }
+}
+
+impl Env for HalfCheetah {
+    fn spec(&self) -> EnvSpec {
+        let (name, horizon) = match self.config.reward {
+            RewardKind::MeTrpo => (NAME, HORIZON),
+            RewardKind::GymnasiumV5 => (NAME_V5, HORIZON_V5),
+        };
+        EnvSpec {
+            name: name.into(),
+            max_episode_steps: Some(horizon),
+        }
+    }
+
+    fn observation_space(&self) -> &Space {
+        &self.obs_space
+    }
+
+    fn action_space(&self) -> &Space {
+        &self.act_space
+    }
+
+    fn reset(&mut self, seed: Option<u64>) -> mbrl_core::Result<(Tensor, Info)> {
+        if let Some(seed) = seed {
+            self.rng = ChaCha8Rng::seed_from_u64(seed);
+        }
+        let scale = self.config.reset_noise_scale;
+        let n = self.sim.ndofs();
+        let dq: Vec<f32> = (0..n)
+            .map(|_| {
+                if scale > 0.0 {
+                    self.rng.random_range(-scale..=scale)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let v: Vec<f32> = (0..n)
+            .map(|_| scale * standard_normal(&mut self.rng))
+            .collect();
+        self.sim.reset(&dq, &v);
+        self.apply_slope();
+        Ok((vector(&self.observation())?, Info::new()))
+    }
+
+    fn step(&mut self, action: &Tensor) -> mbrl_core::Result<Step> {
+        let ctrl = read_ctrl(action, ACT_DIM, NAME)?;
+        let x_before = self.sim.qpos()[0];
+        let mut applied = ctrl.clone();
+        if let Some(j) = self.disabled_joint {
+            applied[j] = 0.0;
+        }
+        self.sim.step(&applied);
+        let obs = self.observation();
+        if obs.iter().any(|v| !v.is_finite()) {
+            return Err(mbrl_core::Error::InvalidArgument(format!(
+                "{NAME}: the simulation diverged (non-finite state {obs:?})"
+            )));
+        }
+        let x_after = self.sim.qpos()[0];
+        let velocity = obs[VX_INDEX];
+        let reward_run = self.direction * velocity;
+        let reward_ctrl = -self.ctrl_cost_weight() * ctrl_sq(&ctrl);
+        let info = Info::from([
+            ("x_position".to_string(), x_after as f64),
+            ("x_velocity".to_string(), velocity as f64),
+            (
+                "mean_x_velocity".to_string(),
+                ((x_after - x_before) / self.sim.control_dt()) as f64,
+            ),
+            ("reward_run".to_string(), reward_run as f64),
+            ("reward_ctrl".to_string(), reward_ctrl as f64),
+        ]);
+        Ok(Step {
+            obs: vector(&obs)?,
+            reward: (reward_run + reward_ctrl) as f64,
+            terminated: false,
+            truncated: false,
+            info,
+        })
+    }
+
+    fn task_functions(&self) -> Arc<dyn TaskFunctions> {
+        Arc::new(HalfCheetahTask {
+            direction: self.direction,
+            ctrl_cost_weight: self.ctrl_cost_weight(),
+        })
+    }
+
+    fn task_distribution(&mut self) -> Option<&mut dyn TaskDistribution> {
+        if self.family.is_some() {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+fn direction_task(d: f32) -> Task {
+    Task::new(if d > 0.0 { "forward" } else { "backward" }, vec![d as f64])
+}
+
+fn disabled_task(j: usize) -> Task {
+    Task::new(format!("disabled_joint={}", JOINTS[j]), vec![j as f64])
+}
+
+fn slope_task(slope: f32) -> Task {
+    Task::new(format!("slope={slope:+.3}"), vec![slope as f64])
+}
+
+impl TaskDistribution for HalfCheetah {
+    fn family(&self) -> &str {
+        match self.family {
+            Some(Family::ForwardBackward) | None => FAMILY_FORWARD_BACKWARD,
+            Some(Family::DisabledJoint) => FAMILY_DISABLED_JOINT,
+            Some(Family::SlopedTerrain) => FAMILY_SLOPED_TERRAIN,
+        }
+    }
+
+    fn sample_tasks(&self, n: usize, rng: &mut dyn RngCore) -> Vec<Task> {
+        (0..n)
+            .map(|_| match self.family {
+                Some(Family::ForwardBackward) | None => {
+                    direction_task(if rng.random_bool(0.5) { 1.0 } else { -1.0 })
+                }
+                Some(Family::DisabledJoint) => {
+                    let joints = &self.config.train_disabled_joints;
+                    disabled_task(joints[rng.random_range(0..joints.len())])
+                }
+                Some(Family::SlopedTerrain) => {
+                    let m = self.config.train_max_slope.abs();
+                    slope_task(if m > 0.0 {
+                        rng.random_range(-m..=m)
+                    } else {
+                        0.0
+                    })
+                }
+            })
+            .collect()
+    }
+
+    fn test_tasks(&self) -> Vec<Task> {
+        match self.family {
+            Some(Family::DisabledJoint) => self
+                .config
+                .test_disabled_joints
+                .iter()
+                .map(|&j| disabled_task(j))
+                .collect(),
+            Some(Family::SlopedTerrain) => {
+                let s = self.config.test_slope.abs();
+                vec![slope_task(s), slope_task(-s)]
+            }
+            Some(Family::ForwardBackward) | None => Vec::new(),
+        }
+    }
+
+    fn set_task(&mut self, task: &Task) -> mbrl_core::Result<()> {
+        let family = self.family().to_string();
+        let bad = |what: &str| {
+            mbrl_core::Error::InvalidArgument(format!(
+                "{NAME} {family} task needs {what}; got {:?}",
+                task.params
+            ))
+        };
+        match (self.family, task.params.as_slice()) {
+            (Some(Family::ForwardBackward) | None, [d]) if *d == 1.0 || *d == -1.0 => {
+                self.direction = *d as f32;
+            }
+            (Some(Family::ForwardBackward) | None, _) => {
+                return Err(bad("one parameter, the direction +1 or -1"))
+            }
+            (Some(Family::DisabledJoint), [j])
+                if *j >= 0.0 && j.fract() == 0.0 && (*j as usize) < ACT_DIM =>
+            {
+                self.disabled_joint = Some(*j as usize);
+            }
+            (Some(Family::DisabledJoint), _) => {
+                return Err(bad(&format!(
+                    "one parameter, a joint index in 0..{ACT_DIM}"
+                )))
+            }
+            (Some(Family::SlopedTerrain), [s]) if s.is_finite() && s.abs() < 1.2 => {
+                self.slope = *s as f32;
+                self.apply_slope();
+            }
+            (Some(Family::SlopedTerrain), _) => {
+                return Err(bad("one parameter, a slope in radians with |slope| < 1.2"))
+            }
+        }
+        Ok(())
+    }
+
+    fn current_task(&self) -> Task {
+        match self.family {
+            Some(Family::ForwardBackward) | None => direction_task(self.direction),
+            Some(Family::DisabledJoint) => match self.disabled_joint {
+                Some(j) => disabled_task(j),
+                None => Task::new("no_disabled_joint", Vec::new()),
+            },
+            Some(Family::SlopedTerrain) => slope_task(self.slope),
+        }
+    }
+}
+
+/// Batched reward `d * next_obs[8] - w * ||clip(a)||^2`; never terminates.
+struct HalfCheetahTask {
+    direction: f32,
+    ctrl_cost_weight: f32,
+}
+
+impl TaskFunctions for HalfCheetahTask {
+    fn reward(&self, _obs: &Tensor, act: &Tensor, next_obs: &Tensor) -> mbrl_core::Result<Tensor> {
+        let run = column(next_obs, VX_INDEX)?.affine(self.direction as f64, 0.0)?;
+        let ctrl = ctrl_sq_batch(act)?.affine(self.ctrl_cost_weight as f64, 0.0)?;
+        Ok(run.sub(&ctrl)?)
+    }
+
+    fn terminated(
+        &self,
+        _obs: &Tensor,
+        _act: &Tensor,
+        next_obs: &Tensor,
+    ) -> mbrl_core::Result<Tensor> {
+        never_terminated(next_obs)
+    }
+}

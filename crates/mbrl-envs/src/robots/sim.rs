@@ -1,0 +1,472 @@
+//! The rapier3d simulation shared by every robot: a MuJoCo-like description of bodies,
+//! capsules and hinges ([`RobotSpec`]), built into one multibody, stepped with real joint
+//! torques, and snapshotted for resets.
+//!
+//! How the MuJoCo semantics map onto rapier (see `docs/robots.md`):
+//! - every robot is one reduced-coordinate multibody (MuJoCo's generalized coordinates); its
+//!   root is either a planar joint (slide x, slide z, hinge y: MuJoCo's `rootx/rootz/rooty`)
+//!   attached to a fixed anchor body, or a free joint;
+//! - joint stiffness, damping and armature are per-DoF multibody quantities (rapier's default
+//!   0.1 damping on angular DoFs is overwritten with the model's value, 0 for the root);
+//! - a motor applies `gear * ctrl` as equal and opposite torques on the hinge's two bodies,
+//!   which is exactly a generalized force on that hinge; user torques persist in rapier, so
+//!   they are reset before every physics step;
+//! - friction combines with `Max` as in MuJoCo (rapier averages by default);
+//! - robot geoms only collide with the ground (`contype=1, conaffinity=0` in the MJCF files).
+//!
+//! The whole state lives in [`SimState`] (`Clone`): reset restores the snapshot taken after
+//! building, with a fresh pipeline, so a reset environment evolves bit for bit like a new one.
+
+use rapier3d::prelude::*;
+
+/// A capsule given by its two end points in the body frame and its radius.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CapsuleSpec {
+    /// First end point.
+    pub a: [f32; 3],
+    /// Second end point.
+    pub b: [f32; 3],
+    /// Radius.
+    pub radius: f32,
+}
+
+impl CapsuleSpec {
+    /// MJCF `fromto="ax ay az bx by bz" size="radius"`.
+    pub const fn fromto(a: [f32; 3], b: [f32; 3], radius: f32) -> Self {
+        Self { a, b, radius }
+    }
+
+    /// MJCF `pos=... axisangle="0 1 0 angle" size="radius half_length"`: a capsule whose
+    /// local z axis is rotated by `angle` about y.
+    pub fn axisangle_y(pos: [f32; 3], angle: f32, radius: f32, half_length: f32) -> Self {
+        let (s, c) = angle.sin_cos();
+        let d = [half_length * s, 0.0, half_length * c];
+        Self {
+            a: [pos[0] - d[0], pos[1] - d[1], pos[2] - d[2]],
+            b: [pos[0] + d[0], pos[1] + d[1], pos[2] + d[2]],
+            radius,
+        }
+    }
+
+    /// Volume (a cylinder plus a sphere), as MuJoCo's `inertiafromgeom` computes it.
+    pub fn volume(&self) -> f32 {
+        let len = (0..3)
+            .map(|i| (self.b[i] - self.a[i]).powi(2))
+            .sum::<f32>()
+            .sqrt();
+        let r = self.radius;
+        std::f32::consts::PI * r * r * len + 4.0 / 3.0 * std::f32::consts::PI * r * r * r
+    }
+}
+
+/// A hinge joint between a body and its parent, at the body's origin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HingeSpec {
+    /// Rotation axis, in the body frame.
+    pub axis: [f32; 3],
+    /// Joint range `[low, high]` in radians, `None` when unlimited.
+    pub range: Option<[f32; 2]>,
+    /// Spring stiffness towards angle 0 (N m / rad).
+    pub stiffness: f32,
+    /// Viscous damping (N m s / rad).
+    pub damping: f32,
+    /// Reflected rotor inertia added to the joint's diagonal of the mass matrix.
+    pub armature: f32,
+    /// Motor gear: torque = `gear * ctrl`; `0` for a passive joint.
+    pub gear: f32,
+}
+
+/// One rigid body of the robot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodySpec {
+    /// MJCF body name.
+    pub name: &'static str,
+    /// Index of the parent body in [`RobotSpec::bodies`]; `None` for the root body (index 0).
+    pub parent: Option<usize>,
+    /// Position of the body origin in the parent frame (world frame for the root).
+    pub pos: [f32; 3],
+    /// Collision and mass geometry.
+    pub geoms: Vec<CapsuleSpec>,
+    /// The joint to the parent (`None` only for the root body).
+    pub hinge: Option<HingeSpec>,
+}
+
+/// How the root body is attached to the world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootJoint {
+    /// MuJoCo's `rootx` (slide x), `rootz` (slide z), `rooty` (hinge y): motion in the x-z plane.
+    Planar,
+}
+
+/// How body masses are obtained from the geoms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MassSpec {
+    /// Uniform density scaled so the robot weighs this much (MJCF `settotalmass`).
+    Total(f32),
+}
+
+/// A whole robot, in MJCF terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobotSpec {
+    /// Bodies, parents before children; body 0 is the root.
+    pub bodies: Vec<BodySpec>,
+    /// The root joint.
+    pub root: RootJoint,
+    /// Masses.
+    pub mass: MassSpec,
+    /// Sliding friction of every geom (the ground's is combined with `Max`).
+    pub friction: f32,
+    /// Sliding friction of the ground.
+    pub ground_friction: f32,
+    /// Physics time step (s).
+    pub dt: f32,
+    /// Physics steps per control step.
+    pub frame_skip: usize,
+    /// Velocity-solver iterations per physics step.
+    pub solver_iterations: usize,
+}
+
+/// Everything rapier needs to continue a simulation; cloning it is a snapshot.
+#[derive(Clone)]
+pub struct SimState {
+    bodies: RigidBodySet,
+    colliders: ColliderSet,
+    impulse_joints: ImpulseJointSet,
+    multibody_joints: MultibodyJointSet,
+    islands: IslandManager,
+    broad_phase: DefaultBroadPhase,
+    narrow_phase: NarrowPhase,
+    ccd: CCDSolver,
+    soft_bodies: SoftBodySet,
+}
+
+impl SimState {
+    /// The colliders (robot geoms and the ground), with their world poses.
+    pub fn colliders(&self) -> &ColliderSet {
+        &self.colliders
+    }
+
+    /// The rigid bodies.
+    pub fn bodies(&self) -> &RigidBodySet {
+        &self.bodies
+    }
+}
+
+/// A motor: torque `gear * ctrl` about `axis` (child frame) on `child`, opposite on `parent`.
+#[derive(Debug, Clone, Copy)]
+struct Motor {
+    child: RigidBodyHandle,
+    parent: RigidBodyHandle,
+    axis: Vector,
+    gear: f32,
+}
+
+/// Collision group of the robot geoms (they touch the ground only).
+pub(crate) const ROBOT_GROUP: Group = Group::GROUP_1;
+/// Collision group of the ground and terrain.
+pub(crate) const GROUND_GROUP: Group = Group::GROUP_2;
+
+/// A built robot: the live state, its initial snapshot, and the stepping machinery.
+pub struct Sim {
+    state: SimState,
+    initial: SimState,
+    pipeline: PhysicsPipeline,
+    params: IntegrationParameters,
+    gravity: Vector,
+    frame_skip: usize,
+    root: MultibodyJointHandle,
+    links: Vec<RigidBodyHandle>,
+    motors: Vec<Motor>,
+    ndofs: usize,
+}
+
+impl Sim {
+    /// Builds the robot of `spec` standing on a flat ground plane at `z = 0`.
+    pub fn new(spec: &RobotSpec) -> Self {
+        let mut bodies = RigidBodySet::new();
+        let mut colliders = ColliderSet::new();
+        let mut multibody_joints = MultibodyJointSet::new();
+
+        let ground = bodies.insert(RigidBodyBuilder::fixed());
+        colliders.insert_with_parent(
+            ColliderBuilder::halfspace(rapier3d::na::Unit::new_unchecked(Vector::Z))
+                .friction(spec.ground_friction)
+                .friction_combine_rule(CoefficientCombineRule::Max)
+                .collision_groups(InteractionGroups::new(
+                    GROUND_GROUP,
+                    ROBOT_GROUP,
+                    InteractionTestMode::And,
+                )),
+            ground,
+            &mut bodies,
+        );
+
+        let density = match spec.mass {
+            MassSpec::Total(total) => {
+                let volume: f32 = spec
+                    .bodies
+                    .iter()
+                    .flat_map(|b| &b.geoms)
+                    .map(CapsuleSpec::volume)
+                    .sum();
+                total / volume
+            }
+        };
+
+        // World positions: every body frame of these models is axis-aligned with its parent.
+        let mut world = Vec::with_capacity(spec.bodies.len());
+        let mut links = Vec::with_capacity(spec.bodies.len());
+        for body in &spec.bodies {
+            let offset = Vector::from(body.pos);
+            let pos = match body.parent {
+                Some(p) => world[p] + offset,
+                None => offset,
+            };
+            world.push(pos);
+            let handle = bodies.insert(
+                RigidBodyBuilder::dynamic()
+                    .translation(pos)
+                    .can_sleep(false),
+            );
+            for geom in &body.geoms {
+                colliders.insert_with_parent(
+                    ColliderBuilder::capsule_from_endpoints(
+                        Vector::from(geom.a),
+                        Vector::from(geom.b),
+                        geom.radius,
+                    )
+                    .density(density)
+                    .friction(spec.friction)
+                    .friction_combine_rule(CoefficientCombineRule::Max)
+                    .collision_groups(InteractionGroups::new(
+                        ROBOT_GROUP,
+                        GROUND_GROUP,
+                        InteractionTestMode::And,
+                    )),
+                    handle,
+                    &mut bodies,
+                );
+            }
+            links.push(handle);
+        }
+
+        // The root joint, then one hinge per body; DoFs follow insertion order.
+        let anchor = bodies.insert(RigidBodyBuilder::fixed());
+        let root_joint = match spec.root {
+            RootJoint::Planar => GenericJointBuilder::new(
+                JointAxesMask::LIN_Y | JointAxesMask::ANG_X | JointAxesMask::ANG_Z,
+            )
+            .local_anchor1(world[0])
+            .local_anchor2(Vector::ZERO)
+            .build(),
+        };
+        let mut joint_handles = Vec::with_capacity(spec.bodies.len());
+        let mut motors = Vec::new();
+        let mut root = None;
+        for (i, body) in spec.bodies.iter().enumerate() {
+            match (body.parent, body.hinge) {
+                (Some(p), Some(hinge)) => {
+                    let axis = Vector::from(hinge.axis).normalize();
+                    let mut builder = RevoluteJointBuilder::new(axis)
+                        .local_anchor1(Vector::from(body.pos))
+                        .local_anchor2(Vector::ZERO);
+                    if let Some(range) = hinge.range {
+                        builder = builder.limits(range);
+                    }
+                    let h = multibody_joints.insert(links[p], links[i], builder, true);
+                    joint_handles.push((h, Some(hinge)));
+                    if hinge.gear != 0.0 {
+                        motors.push(Motor {
+                            child: links[i],
+                            parent: links[p],
+                            axis,
+                            gear: hinge.gear,
+                        });
+                    }
+                }
+                _ => {
+                    let h = multibody_joints.insert(anchor, links[i], root_joint, true);
+                    root = h;
+                    joint_handles.push((h, None));
+                }
+            }
+        }
+        let root = root.expect("RobotSpec has a root body");
+
+        // Collapse the fixed anchor to zero DoFs, then set the per-DoF joint properties.
+        let mut ndofs = 0;
+        if let Some((mb, _)) = multibody_joints.get_mut(root) {
+            mb.forward_kinematics(&bodies, true);
+            mb.damping_mut().fill(0.0);
+            ndofs = mb.ndofs();
+        }
+        for (handle, hinge) in joint_handles
+            .iter()
+            .filter_map(|(h, s)| Some(((*h)?, (*s)?)))
+        {
+            if let Some((mb, link_id)) = multibody_joints.get_mut(handle) {
+                let dof = mb.link(link_id).map(|l| l.assembly_id()).unwrap_or(0);
+                mb.damping_mut()[dof] = hinge.damping;
+                mb.armature_mut()[dof] = hinge.armature;
+                if let Some(link) = mb.link_mut(link_id) {
+                    // A revolute joint's free axis is its angular x axis.
+                    link.joint.set_spring(3, hinge.stiffness, 0.0);
+                }
+            }
+        }
+        if let Some((mb, _)) = multibody_joints.get_mut(root) {
+            mb.forward_kinematics(&bodies, true);
+            mb.update_rigid_bodies(&mut bodies, true);
+        }
+
+        let params = IntegrationParameters {
+            dt: spec.dt,
+            num_solver_iterations: spec.solver_iterations,
+            ..IntegrationParameters::default()
+        };
+        let state = SimState {
+            bodies,
+            colliders,
+            impulse_joints: ImpulseJointSet::new(),
+            multibody_joints,
+            islands: IslandManager::new(),
+            broad_phase: DefaultBroadPhase::new(),
+            narrow_phase: NarrowPhase::new(),
+            ccd: CCDSolver::new(),
+            soft_bodies: SoftBodySet::new(),
+        };
+        Self {
+            initial: state.clone(),
+            state,
+            pipeline: PhysicsPipeline::new(),
+            params,
+            gravity: Vector::new(0.0, 0.0, -9.81),
+            frame_skip: spec.frame_skip,
+            root,
+            links,
+            motors,
+            ndofs,
+        }
+    }
+
+    /// Number of generalized velocities (MuJoCo's `nv`).
+    pub fn ndofs(&self) -> usize {
+        self.ndofs
+    }
+
+    /// Number of motors (the action dimension).
+    pub fn num_motors(&self) -> usize {
+        self.motors.len()
+    }
+
+    /// Control time step: `dt * frame_skip`.
+    pub fn control_dt(&self) -> f32 {
+        self.params.dt * self.frame_skip as f32
+    }
+
+    /// The live simulation state (for rendering).
+    pub fn state(&self) -> &SimState {
+        &self.state
+    }
+
+    /// The gravity vector.
+    pub fn gravity(&self) -> [f32; 3] {
+        self.gravity.into()
+    }
+
+    /// Sets the gravity vector (tilting it emulates a sloped ground).
+    pub fn set_gravity(&mut self, gravity: [f32; 3]) {
+        self.gravity = Vector::from(gravity);
+    }
+
+    /// Restores the initial snapshot, then adds `dq` to the generalized coordinates and sets
+    /// the generalized velocities to `v` (both of length [`Self::ndofs`]).
+    pub fn reset(&mut self, dq: &[f32], v: &[f32]) {
+        self.state = self.initial.clone();
+        self.pipeline = PhysicsPipeline::new();
+        let SimState {
+            bodies,
+            multibody_joints,
+            ..
+        } = &mut self.state;
+        if let Some((mb, _)) = multibody_joints.get_mut(self.root) {
+            if dq.len() == mb.ndofs() && v.len() == mb.ndofs() {
+                mb.apply_displacements(dq);
+                mb.generalized_velocity_mut().copy_from_slice(v);
+            }
+            mb.forward_kinematics(bodies, false);
+            mb.update_rigid_bodies(bodies, true);
+        }
+    }
+
+    /// Advances one control step (`frame_skip` physics steps) with motor torques
+    /// `gear_i * ctrl_i`; `ctrl` has one entry per motor.
+    pub fn step(&mut self, ctrl: &[f32]) {
+        for _ in 0..self.frame_skip {
+            for &link in &self.links {
+                if let Some(rb) = self.state.bodies.get_mut(link) {
+                    rb.reset_torques(false);
+                }
+            }
+            for (motor, &u) in self.motors.iter().zip(ctrl) {
+                let Some(child) = self.state.bodies.get(motor.child) else {
+                    continue;
+                };
+                let torque = (*child.rotation() * motor.axis) * (motor.gear * u);
+                if let Some(rb) = self.state.bodies.get_mut(motor.child) {
+                    rb.add_torque(torque, false);
+                }
+                if let Some(rb) = self.state.bodies.get_mut(motor.parent) {
+                    rb.add_torque(-torque, false);
+                }
+            }
+            let s = &mut self.state;
+            self.pipeline.step(
+                self.gravity,
+                &self.params,
+                &mut s.islands,
+                &mut s.broad_phase,
+                &mut s.narrow_phase,
+                &mut s.bodies,
+                &mut s.colliders,
+                &mut s.impulse_joints,
+                &mut s.multibody_joints,
+                &mut s.soft_bodies,
+                &mut s.ccd,
+                &(),
+                &(),
+            );
+        }
+    }
+
+    /// Generalized coordinates (MuJoCo's `qpos` for planar robots): the root's free
+    /// coordinates (x, z, pitch), then each hinge angle, in body order.
+    pub fn qpos(&self) -> Vec<f32> {
+        let mut q = Vec::with_capacity(self.ndofs);
+        if let Some((mb, _)) = self.state.multibody_joints.get(self.root) {
+            for link in mb.links() {
+                let locked = link.joint().data.locked_axes.bits();
+                let coords = link.joint().coords();
+                q.extend((0..6).filter(|a| locked & (1 << a) == 0).map(|a| coords[a]));
+            }
+        }
+        q
+    }
+
+    /// Generalized velocities (MuJoCo's `qvel`), in the same order as [`Self::qpos`].
+    pub fn qvel(&self) -> Vec<f32> {
+        self.state
+            .multibody_joints
+            .get(self.root)
+            .map(|(mb, _)| mb.generalized_velocity().iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Mass of each body, in spec order.
+    pub fn body_masses(&self) -> Vec<f32> {
+        self.links
+            .iter()
+            .map(|&h| self.state.bodies.get(h).map(|rb| rb.mass()).unwrap_or(0.0))
+            .collect()
+    }
+}
