@@ -92,7 +92,7 @@ impl<M: DynamicsModel> ModelEnv<M> {
             ("reward_clip", config.reward_clip),
         ] {
             if let Some(c) = clip {
-                if !(c > 0.0) {
+                if c.is_nan() || c <= 0.0 {
                     return Err(Error::Config(format!(
                         "`{key}` must be a positive bound, got {c}"
                     )));

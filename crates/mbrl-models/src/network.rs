@@ -402,6 +402,6 @@ mod tests {
             .unwrap();
         assert!(lv
             .iter()
-            .all(|&v| v <= INIT_MAX_LOGVAR + 1e-4 && v >= INIT_MIN_LOGVAR - 1e-4));
+            .all(|v| (INIT_MIN_LOGVAR - 1e-4..=INIT_MAX_LOGVAR + 1e-4).contains(v)));
     }
 }

@@ -29,7 +29,7 @@ impl Normalizer {
     /// (population, i.e. divided by `n`) is raised to at least `std_floor`. An empty array
     /// gives mean 0 and std 1.
     pub fn fit(data: &[f32], dim: usize, std_floor: f32, device: &Device) -> Result<Self> {
-        let n = if dim == 0 { 0 } else { data.len() / dim };
+        let n = data.len().checked_div(dim).unwrap_or(0);
         if n == 0 {
             return Self::identity(dim, device);
         }

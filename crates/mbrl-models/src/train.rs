@@ -10,6 +10,7 @@
 
 use candle_core::{Device, Tensor};
 use mbrl_core::data::ReplayBuffer;
+use mbrl_core::model::broadcast_to_members;
 use rand::seq::SliceRandom;
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -131,8 +132,7 @@ impl MlpEnsemble {
         let config = self.config.clone();
         let k = config.members;
         // 1. Re-initialisation schedule and optimiser reset.
-        let reinitialized =
-            config.reinit_every > 0 && self.fits > 0 && self.fits % config.reinit_every == 0;
+        let reinitialized = self.fits > 0 && self.fits.checked_rem(config.reinit_every) == Some(0);
         if reinitialized {
             self.reinitialize(rng)?;
         }
@@ -234,13 +234,9 @@ impl MlpEnsemble {
                 };
                 let b = batch[0].len();
                 let (x, y) = data.gather(&batch)?;
-                let losses = self
-                    .weights_tracked()?
-                    .loss(&x, &y, config.logvar_bound_penalty)?;
-                let grads = losses.sum_all()?.backward()?;
-                self.optimizer.step(&self.params.vars, &grads, &active)?;
-                for (s, l) in sums.iter_mut().zip(losses.to_vec1::<f32>()?) {
-                    *s += l as f64 * b as f64;
+                let losses = self.step_normalized(&x, &y, &active)?;
+                for (s, l) in sums.iter_mut().zip(losses) {
+                    *s += l * b as f64;
                 }
                 seen += b;
             }
@@ -338,6 +334,52 @@ impl MlpEnsemble {
         };
         tracing::debug!(?report, "dynamics ensemble fit");
         Ok(report)
+    }
+}
+
+impl MlpEnsemble {
+    /// One Adam step of every member on one minibatch of raw transitions: `[B, dim]` tensors
+    /// (the same rows for all members) or `[K, B, dim]` (member `k` trains on slice `k`),
+    /// normalised with the statistics of the last fit. Returns each member's loss before the
+    /// step. [`MlpEnsemble::fit`] is made of these; call it directly to interleave training
+    /// with other work (the asynchronous model worker).
+    pub fn train_step(
+        &mut self,
+        obs: &Tensor,
+        act: &Tensor,
+        next_obs: &Tensor,
+    ) -> Result<Vec<f64>> {
+        let k = self.config.members;
+        let obs = broadcast_to_members(obs, k)?;
+        let act = broadcast_to_members(act, k)?;
+        let next_obs = broadcast_to_members(next_obs, k)?;
+        if obs.dims() != next_obs.dims() || obs.dim(1)? != act.dim(1)? {
+            return Err(Error::InvalidArgument(format!(
+                "train_step needs obs and next_obs of one shape and as many actions, got {:?}, \
+                 {:?} and {:?}",
+                obs.dims(),
+                next_obs.dims(),
+                act.dims()
+            )));
+        }
+        let x = self.stats.inputs(&obs, &act)?;
+        let y = self.stats.delta.normalize(&(next_obs - &obs)?)?;
+        self.step_normalized(&x, &y, &vec![true; k])
+    }
+
+    /// One Adam step on normalised `[K, B, in]` inputs and `[K, B, obs]` targets for the
+    /// `active` members; returns every member's loss before the step.
+    fn step_normalized(&mut self, x: &Tensor, y: &Tensor, active: &[bool]) -> Result<Vec<f64>> {
+        let losses = self
+            .weights_tracked()?
+            .loss(x, y, self.config.logvar_bound_penalty)?;
+        let grads = losses.sum_all()?.backward()?;
+        self.optimizer.step(&self.params.vars, &grads, active)?;
+        Ok(losses
+            .to_vec1::<f32>()?
+            .into_iter()
+            .map(f64::from)
+            .collect())
     }
 }
 
