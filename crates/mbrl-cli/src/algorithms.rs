@@ -4,7 +4,11 @@ use mbrl_core::algorithm::AlgorithmEntry;
 
 /// Every registered algorithm.
 pub fn registry() -> Vec<&'static AlgorithmEntry> {
-    vec![&mbrl_policy_opt::random_baseline::ENTRY]
+    vec![
+        &mbrl_policy_opt::random_baseline::ENTRY,
+        &mbrl_policy_opt::model_free::TRPO_ENTRY,
+        &mbrl_policy_opt::model_free::PPO_ENTRY,
+    ]
 }
 
 /// The entry named `name`.

@@ -11,7 +11,12 @@ use std::path::Path;
 use mbrl_core::runner::RunConfig;
 use mbrl_envs::registry::{check_task_family, registry as env_registry};
 use mbrl_envs::EnvConfig;
+use mbrl_policy_opt::advantages::AdvantageConfig;
+use mbrl_policy_opt::gaussian_mlp::PolicyConfig;
+use mbrl_policy_opt::model_free::ModelFreeConfig;
+use mbrl_policy_opt::ppo::PpoConfig;
 use mbrl_policy_opt::random_baseline::RandomConfig;
+use mbrl_policy_opt::trpo::TrpoConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::algorithms;
@@ -39,6 +44,21 @@ pub struct ExperimentConfig {
     /// The random baseline.
     #[serde(default)]
     pub random: RandomConfig,
+    /// The Gaussian MLP policy of the policy-gradient algorithms.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Discounting and advantage estimation.
+    #[serde(default)]
+    pub advantage: AdvantageConfig,
+    /// TRPO's trust region.
+    #[serde(default)]
+    pub trpo: TrpoConfig,
+    /// PPO's optimiser.
+    #[serde(default)]
+    pub ppo: PpoConfig,
+    /// Real-data collection of the model-free trainers.
+    #[serde(default)]
+    pub model_free: ModelFreeConfig,
 }
 
 impl ExperimentConfig {
@@ -226,11 +246,47 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
             config.random.steps_per_iteration as u64,
         ),
         ("random.num_envs", config.random.num_envs as u64),
+        (
+            "model_free.steps_per_iteration",
+            config.model_free.steps_per_iteration as u64,
+        ),
+        ("model_free.num_envs", config.model_free.num_envs as u64),
+        ("ppo.epochs", config.ppo.epochs as u64),
+        ("ppo.num_minibatches", config.ppo.num_minibatches as u64),
     ];
     for (key, value) in positive {
         if value == 0 {
             return Err((key.to_string(), "must be at least 1".to_string()));
         }
+    }
+    let in_unit_interval = [
+        ("advantage.gamma", config.advantage.gamma),
+        ("advantage.gae_lambda", config.advantage.gae_lambda),
+        ("trpo.backtrack_ratio", config.trpo.backtrack_ratio),
+    ];
+    for (key, value) in in_unit_interval {
+        if !(0.0..=1.0).contains(&value) {
+            return Err((key.to_string(), format!("must be in [0, 1], got {value}")));
+        }
+    }
+    let positive_reals = [
+        ("trpo.max_kl", config.trpo.max_kl),
+        ("ppo.clip", config.ppo.clip),
+        ("ppo.learning_rate", config.ppo.learning_rate),
+    ];
+    for (key, value) in positive_reals {
+        if !(value > 0.0 && value.is_finite()) {
+            return Err((
+                key.to_string(),
+                format!("must be a positive number, got {value}"),
+            ));
+        }
+    }
+    if config.policy.hidden_sizes.contains(&0) {
+        return Err((
+            "policy.hidden_sizes".into(),
+            "layer widths must be at least 1".into(),
+        ));
     }
     Ok(())
 }
@@ -274,7 +330,7 @@ mod tests {
         assert!(err("algo = \"random\"\n[env]\nname = \"nope\"", &[])
             .starts_with("test.toml: key `env.name`: unknown env `nope`; valid envs: point2d"));
         assert!(err("algo = \"nope\"", &[])
-            .contains("key `algo`: unknown algorithm `nope`; valid algorithms: random"));
+            .contains("key `algo`: unknown algorithm `nope`; valid algorithms: random, trpo, ppo"));
         assert!(err("seed = 1", &[]).contains("missing field `algo`"));
         assert!(err("algo = \"random\"\n[trpo]\nx = 1", &[]).contains("unknown field `trpo`"));
         assert!(err("algo = [", &[]).contains("invalid TOML"));

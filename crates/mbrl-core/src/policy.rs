@@ -89,7 +89,9 @@ pub trait GaussianPolicy: Policy {
     /// (same order and shapes as [`GaussianPolicy::parameters`]); differentiable in them.
     fn distribution_with(&self, params: &[Tensor], obs: &Tensor) -> Result<DiagGaussian>;
 
-    /// Current parameter values as plain tensors (the order of `parameters`).
+    /// Current parameter values as plain tensors (the order of `parameters`). They share
+    /// storage with the variables: take `Tensor::copy` of them to keep a snapshot across
+    /// `set_flat_params` or optimiser steps.
     fn parameter_tensors(&self) -> Vec<Tensor> {
         self.parameters()
             .iter()

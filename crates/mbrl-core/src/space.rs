@@ -26,7 +26,9 @@ impl BoxSpace {
                 format!("low {} / high {}", low.len(), high.len()),
             ));
         }
-        if let Some(i) = (0..size).find(|&i| low[i].is_nan() || high[i].is_nan() || low[i] > high[i]) {
+        if let Some(i) =
+            (0..size).find(|&i| low[i].is_nan() || high[i].is_nan() || low[i] > high[i])
+        {
             return Err(Error::InvalidArgument(format!(
                 "BoxSpace bound {i}: low {} must be <= high {}",
                 low[i], high[i]

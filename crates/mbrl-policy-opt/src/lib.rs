@@ -17,5 +17,11 @@
 //! # Ok::<(), mbrl_core::Error>(())
 //! ```
 
+pub mod advantages;
+pub mod baseline;
+pub mod gaussian_mlp;
+pub mod model_free;
+pub mod ppo;
 pub mod random_baseline;
 pub mod sampler;
+pub mod trpo;
