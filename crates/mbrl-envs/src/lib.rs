@@ -32,6 +32,7 @@ pub mod point1d_goal;
 pub mod point2d;
 pub mod point_corners;
 pub mod registry;
+pub mod render;
 pub mod robots;
 
 pub use error::{Error, Result};

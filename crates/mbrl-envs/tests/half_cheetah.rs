@@ -5,10 +5,12 @@
 use mbrl_core::check_env::{check_env, CheckEnvOptions};
 use mbrl_core::env::{vector, Env};
 use mbrl_core::task::Task;
+use mbrl_envs::render::{render_gif, RenderOptions};
 use mbrl_envs::robots::half_cheetah::{
     HalfCheetah, HalfCheetahConfig, ACT_DIM, FAMILIES, FAMILY_DISABLED_JOINT,
     FAMILY_FORWARD_BACKWARD, FAMILY_SLOPED_TERRAIN, NAME, NAME_V5, OBS_DIM,
 };
+use mbrl_envs::robots::make_robot;
 use mbrl_envs::{make_factory, EnvConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -316,4 +318,49 @@ fn bad_actions_and_families_are_errors() {
         ..HalfCheetahConfig::default()
     };
     assert!(HalfCheetah::new(bad_joint, None).is_err());
+}
+
+/// Frames of a random episode of `steps` steps of the robot `name`.
+fn random_episode(
+    name: &str,
+    steps: usize,
+    seed: u64,
+) -> (Vec<mbrl_envs::robots::SimState>, RenderOptions) {
+    let mut env = make_robot(name, None).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    env.reset(Some(seed)).unwrap();
+    let mut frames = vec![env.sim_state().clone()];
+    for t in 0..steps {
+        let a = action(Pattern::Random, t, &mut rng);
+        env.step(&vector(&a).unwrap()).unwrap();
+        frames.push(env.sim_state().clone());
+    }
+    let options = RenderOptions {
+        view: env.default_view(),
+        ..RenderOptions::default()
+    };
+    (frames, options)
+}
+
+#[test]
+fn renders_an_episode_to_a_small_gif() {
+    let (frames, options) = random_episode(NAME, 20, 0);
+    let gif = render_gif(&frames, &options).unwrap();
+    assert!(gif.starts_with(b"GIF89a"), "not a GIF");
+    assert!(gif.len() < 1 << 20, "{} bytes", gif.len());
+    assert!(render_gif(&[], &options).is_err());
+    assert!(make_robot("half-cheeta", None).is_err());
+}
+
+/// Regenerates `docs/robots/half-cheetah.gif` (run with `--ignored`).
+#[test]
+#[ignore]
+fn write_docs_gif() {
+    let (frames, options) = random_episode(NAME, 100, 1);
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/robots/half-cheetah.gif"
+    );
+    std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+    std::fs::write(path, render_gif(&frames, &options).unwrap()).unwrap();
 }

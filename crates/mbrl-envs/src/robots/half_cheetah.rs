@@ -326,11 +326,6 @@ impl HalfCheetah {
         })
     }
 
-    /// The simulation state, for rendering.
-    pub fn sim_state(&self) -> &SimState {
-        self.sim.state()
-    }
-
     /// Generalized coordinates: root x, z, pitch, then the 6 joint angles.
     pub fn qpos(&self) -> Vec<f32> {
         self.sim.qpos()
@@ -566,6 +561,16 @@ impl TaskDistribution for HalfCheetah {
             },
             Some(Family::SlopedTerrain) => slope_task(self.slope),
         }
+    }
+}
+
+impl super::RobotEnv for HalfCheetah {
+    fn sim_state(&self) -> &SimState {
+        self.sim.state()
+    }
+
+    fn default_view(&self) -> crate::render::View {
+        crate::render::View::Side
     }
 }
 

@@ -9,7 +9,9 @@
 //!   (Gymnasium's reward), with the `forward-backward`, `disabled-joint` and
 //!   `sloped-terrain` task families (Sec. 9.4).
 //!
-//! `docs/robots.md` lists the constants, the reward choices and the benchmark numbers.
+//! [`make_robot`] builds a robot by registry name as a [`RobotEnv`]: an [`Env`] that also
+//! exposes its [`SimState`] for [`crate::render`]. `docs/robots.md` lists the constants, the
+//! reward choices and the benchmark numbers.
 
 mod common;
 pub mod half_cheetah;
@@ -17,6 +19,40 @@ pub mod sim;
 
 pub use half_cheetah::{HalfCheetah, HalfCheetahConfig};
 pub use sim::{Sim, SimState};
+
+use mbrl_core::env::Env;
+
+use crate::render::View;
+
+/// A robot environment whose simulation state can be drawn.
+pub trait RobotEnv: Env {
+    /// The current simulation state (clone it to keep a frame).
+    fn sim_state(&self) -> &SimState;
+    /// The projection that shows the robot best.
+    fn default_view(&self) -> View;
+}
+
+/// Registry names of the robots [`make_robot`] builds.
+pub const ROBOT_NAMES: &[&str] = &[half_cheetah::NAME, half_cheetah::NAME_V5];
+
+/// Builds the robot registered as `name` with `family` active (no time limit), as a
+/// [`RobotEnv`]; unknown names and families are errors listing the valid ones.
+pub fn make_robot(name: &str, family: Option<&str>) -> crate::Result<Box<dyn RobotEnv>> {
+    let config = match name {
+        half_cheetah::NAME => HalfCheetahConfig::default(),
+        half_cheetah::NAME_V5 => HalfCheetahConfig {
+            reward: RewardKind::GymnasiumV5,
+            ..HalfCheetahConfig::default()
+        },
+        _ => {
+            return Err(crate::Error::UnknownEnv {
+                name: name.to_string(),
+                valid: ROBOT_NAMES.iter().map(|s| s.to_string()).collect(),
+            })
+        }
+    };
+    Ok(Box::new(HalfCheetah::new(config, family)?))
+}
 
 /// Which reward a robot returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
