@@ -41,11 +41,13 @@ mod config;
 mod diagnostics;
 mod ensemble;
 mod error;
+mod fused;
 mod model_env;
 mod network;
 mod normalize;
 mod optim;
 mod train;
+mod trainable;
 
 pub use config::{Activation, EarlyStoppingRule, EnsembleConfig, Head};
 pub use diagnostics::open_loop_error;
@@ -54,3 +56,4 @@ pub use error::{Error, Result};
 pub use model_env::{ModelEnv, ModelEnvConfig, ModelStep, SamplingMode};
 pub use normalize::Normalizer;
 pub use train::FitReport;
+pub use trainable::ensemble_factory;

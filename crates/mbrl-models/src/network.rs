@@ -11,6 +11,7 @@ use rand::RngCore;
 use rand_distr::{Distribution, Uniform};
 
 use crate::config::{Activation, EnsembleConfig, Head};
+use crate::fused::bias_activation;
 use crate::{Error, Result};
 
 /// Initial upper log-variance bound (PETS).
@@ -265,14 +266,8 @@ impl Weights {
         let mut h = x.clone();
         let last = self.layers.len() - 1;
         for (l, (w, b)) in self.layers.iter().enumerate() {
-            h = h.matmul(w)?.broadcast_add(b)?;
-            if l < last {
-                h = match self.activation {
-                    Activation::Relu => h.relu()?,
-                    Activation::Tanh => h.tanh()?,
-                    Activation::Swish => h.silu()?,
-                };
-            }
+            let activation = (l < last).then_some(self.activation);
+            h = bias_activation(&h.matmul(w)?, b, activation)?;
         }
         match &self.logvar_bounds {
             None => Ok(NetOutput {
