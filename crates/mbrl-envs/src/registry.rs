@@ -73,6 +73,8 @@ pub fn registry() -> &'static [EnvEntry] {
         crate::cartpole_swingup::ENTRY,
         crate::robots::half_cheetah::ENTRY,
         crate::robots::half_cheetah::ENTRY_V5,
+        crate::robots::hopper::ENTRY,
+        crate::robots::hopper::ENTRY_V5,
     ]
 }
 

@@ -7,7 +7,9 @@
 //!   torques, snapshot reset);
 //! - [`half_cheetah`]: `half-cheetah` (thesis Appendix A.2 reward) and `half-cheetah-v5`
 //!   (Gymnasium's reward), with the `forward-backward`, `disabled-joint` and
-//!   `sloped-terrain` task families (Sec. 9.4).
+//!   `sloped-terrain` task families (Sec. 9.4);
+//! - [`hopper`]: `hopper` (A.2 soft-constraint reward) and `hopper-v5` (Gymnasium's reward
+//!   and early termination).
 //!
 //! [`make_robot`] builds a robot by registry name as a [`RobotEnv`]: an [`Env`] that also
 //! exposes its [`SimState`] for [`crate::render`]. `docs/robots.md` lists the constants, the
@@ -15,6 +17,7 @@
 
 mod common;
 pub mod half_cheetah;
+pub mod hopper;
 pub mod sim;
 
 pub use half_cheetah::{HalfCheetah, HalfCheetahConfig};
@@ -33,11 +36,31 @@ pub trait RobotEnv: Env {
 }
 
 /// Registry names of the robots [`make_robot`] builds.
-pub const ROBOT_NAMES: &[&str] = &[half_cheetah::NAME, half_cheetah::NAME_V5];
+pub const ROBOT_NAMES: &[&str] = &[
+    half_cheetah::NAME,
+    half_cheetah::NAME_V5,
+    hopper::NAME,
+    hopper::NAME_V5,
+];
 
 /// Builds the robot registered as `name` with `family` active (no time limit), as a
 /// [`RobotEnv`]; unknown names and families are errors listing the valid ones.
 pub fn make_robot(name: &str, family: Option<&str>) -> crate::Result<Box<dyn RobotEnv>> {
+    if name == hopper::NAME || name == hopper::NAME_V5 {
+        if let Some(f) = family {
+            return Err(crate::Error::UnknownTaskFamily {
+                env: name.to_string(),
+                family: f.to_string(),
+                valid: Vec::new(),
+            });
+        }
+        let reward = if name == hopper::NAME {
+            RewardKind::MeTrpo
+        } else {
+            RewardKind::GymnasiumV5
+        };
+        return Ok(Box::new(hopper::Hopper::new(reward)?));
+    }
     let config = match name {
         half_cheetah::NAME => HalfCheetahConfig::default(),
         half_cheetah::NAME_V5 => HalfCheetahConfig {

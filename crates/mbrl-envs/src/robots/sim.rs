@@ -28,12 +28,27 @@ pub struct CapsuleSpec {
     pub b: [f32; 3],
     /// Radius.
     pub radius: f32,
+    /// Sliding friction; `None` uses [`RobotSpec::friction`].
+    pub friction: Option<f32>,
 }
 
 impl CapsuleSpec {
     /// MJCF `fromto="ax ay az bx by bz" size="radius"`.
     pub const fn fromto(a: [f32; 3], b: [f32; 3], radius: f32) -> Self {
-        Self { a, b, radius }
+        Self {
+            a,
+            b,
+            radius,
+            friction: None,
+        }
+    }
+
+    /// The same capsule with its own sliding friction (MJCF `friction`).
+    pub const fn with_friction(self, friction: f32) -> Self {
+        Self {
+            friction: Some(friction),
+            ..self
+        }
     }
 
     /// MJCF `pos=... axisangle="0 1 0 angle" size="radius half_length"`: a capsule whose
@@ -45,6 +60,7 @@ impl CapsuleSpec {
             a: [pos[0] - d[0], pos[1] - d[1], pos[2] - d[2]],
             b: [pos[0] + d[0], pos[1] + d[1], pos[2] + d[2]],
             radius,
+            friction: None,
         }
     }
 
@@ -103,6 +119,8 @@ pub enum RootJoint {
 pub enum MassSpec {
     /// Uniform density scaled so the robot weighs this much (MJCF `settotalmass`).
     Total(f32),
+    /// Uniform density in kg/m^3 (MJCF `density`, 1000 by default).
+    Density(f32),
 }
 
 /// A whole robot, in MJCF terms.
@@ -114,7 +132,7 @@ pub struct RobotSpec {
     pub root: RootJoint,
     /// Masses.
     pub mass: MassSpec,
-    /// Sliding friction of every geom (the ground's is combined with `Max`).
+    /// Sliding friction of geoms without their own (the ground's is combined with `Max`).
     pub friction: f32,
     /// Sliding friction of the ground.
     pub ground_friction: f32,
@@ -211,6 +229,7 @@ impl Sim {
                     .sum();
                 total / volume
             }
+            MassSpec::Density(density) => density,
         };
 
         // World positions: every body frame of these models is axis-aligned with its parent.
@@ -236,7 +255,7 @@ impl Sim {
                         geom.radius,
                     )
                     .density(density)
-                    .friction(spec.friction)
+                    .friction(geom.friction.unwrap_or(spec.friction))
                     .friction_combine_rule(CoefficientCombineRule::Max)
                     .collision_groups(InteractionGroups::new(
                         ROBOT_GROUP,
