@@ -9,7 +9,7 @@
 //!    ends the fit.
 
 use candle_core::{Device, Tensor};
-use mbrl_core::data::ReplayBuffer;
+use mbrl_core::data::{ReplayBuffer, TransitionBatch};
 use mbrl_core::model::broadcast_to_members;
 use rand::seq::SliceRandom;
 use rand::{Rng, RngCore};
@@ -129,6 +129,12 @@ impl MlpEnsemble {
                 "cannot fit a dynamics model to an empty buffer".into(),
             ));
         }
+        let train_batch = train.all(&Device::Cpu)?;
+        self.check_widths("training", &train_batch)?;
+        let validation = validation.filter(|v| !v.is_empty());
+        if let Some(buffer) = validation {
+            self.check_widths("validation", &buffer.all(&Device::Cpu)?)?;
+        }
         let config = self.config.clone();
         let k = config.members;
         // 1. Re-initialisation schedule and optimiser reset.
@@ -142,12 +148,12 @@ impl MlpEnsemble {
         self.fits += 1;
 
         // 2. Normalisation over the whole training buffer.
-        self.stats = NormStats::of_batch(&train.all(&Device::Cpu)?, config.std_floor)?;
+        self.stats = NormStats::of_batch(&train_batch, config.std_floor)?;
         let data = Dataset::of(train, &self.stats)?;
         let n = train.len();
 
         // 3. Per-member training and validation indices.
-        let (mut train_sets, validation) = match validation.filter(|v| !v.is_empty()) {
+        let (mut train_sets, validation) = match validation {
             Some(buffer) => {
                 let held_out = Dataset::of(buffer, &self.stats)?;
                 let all: Vec<u32> = (0..buffer.len() as u32).collect();
@@ -365,6 +371,19 @@ impl MlpEnsemble {
         let x = self.stats.inputs(&obs, &act)?;
         let y = self.stats.delta.normalize(&(next_obs - &obs)?)?;
         self.step_normalized(&x, &y, &vec![true; k])
+    }
+
+    /// Rejects a buffer whose observation or action width differs from the model's.
+    fn check_widths(&self, which: &str, batch: &TransitionBatch) -> Result<()> {
+        let (obs, act) = (batch.obs.dim(1)?, batch.act.dim(1)?);
+        if (obs, act) != (self.obs_dim, self.act_dim) {
+            return Err(Error::InvalidArgument(format!(
+                "the {which} buffer holds obs {obs} / act {act} wide transitions, the model \
+                 was built for obs {} / act {}",
+                self.obs_dim, self.act_dim
+            )));
+        }
+        Ok(())
     }
 
     /// One Adam step on normalised `[K, B, in]` inputs and `[K, B, obs]` targets for the
