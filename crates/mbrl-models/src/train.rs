@@ -263,7 +263,10 @@ impl MlpEnsemble {
             }
 
             match (&validation, rule) {
-                (Some(v), EarlyStoppingRule::Patience) if epoch % config.validate_every == 0 => {
+                // The last pass is always validated, so its progress is not thrown away.
+                (Some(v), EarlyStoppingRule::Patience)
+                    if epoch % config.validate_every == 0 || epoch == config.max_epochs =>
+                {
                     let losses = v.losses(&self.weights_detached()?)?;
                     if let Some(best) = &mut best {
                         let improved: Vec<bool> =

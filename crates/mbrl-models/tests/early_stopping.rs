@@ -118,3 +118,16 @@ fn without_validation_data_a_fit_trains_max_epochs() {
     assert!(report.validation_loss.is_none());
     assert_eq!(model.ensemble_size(), config.members);
 }
+
+#[test]
+fn the_last_pass_is_validated_even_off_the_validation_schedule() {
+    let config = EnsembleConfig {
+        validate_every: 5,
+        max_epochs: 3,
+        ..small_config()
+    };
+    let mut r = rng(16);
+    let mut model = MlpEnsemble::new(&config, 1, 1, &mut r).unwrap();
+    let report = model.fit(&signed_buffer(1.0), None, &mut r).unwrap();
+    assert_eq!(report.best_epoch, vec![3; config.members], "{report:?}");
+}
