@@ -41,6 +41,7 @@ fn build(config: &ExperimentConfig) -> Result<Built> {
     let factory = mbrl_envs::make_factory(&config.env)?;
     let algo = (entry.build)(BuildContext {
         env_factory: factory.clone(),
+        model_factory: Some(mbrl_models::ensemble_factory(config.model.clone())?),
         seed: config.seed,
         config: config.to_json(),
     })?;

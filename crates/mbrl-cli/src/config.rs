@@ -11,8 +11,10 @@ use std::path::Path;
 use mbrl_core::runner::RunConfig;
 use mbrl_envs::registry::{check_task_family, registry as env_registry};
 use mbrl_envs::EnvConfig;
+use mbrl_models::EnsembleConfig;
 use mbrl_policy_opt::advantages::AdvantageConfig;
 use mbrl_policy_opt::gaussian_mlp::PolicyConfig;
+use mbrl_policy_opt::me_trpo::MeTrpoConfig;
 use mbrl_policy_opt::model_free::ModelFreeConfig;
 use mbrl_policy_opt::ppo::PpoConfig;
 use mbrl_policy_opt::random_baseline::RandomConfig;
@@ -59,6 +61,12 @@ pub struct ExperimentConfig {
     /// Real-data collection of the model-free trainers.
     #[serde(default)]
     pub model_free: ModelFreeConfig,
+    /// The dynamics-model ensemble of the model-based algorithms.
+    #[serde(default)]
+    pub model: EnsembleConfig,
+    /// ME-TRPO (thesis Ch. 4).
+    #[serde(default)]
+    pub me_trpo: MeTrpoConfig,
 }
 
 impl ExperimentConfig {
@@ -282,6 +290,30 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
             ));
         }
     }
+    config
+        .model
+        .validate()
+        .map_err(|e| ("model".to_string(), e.to_string()))?;
+    let me = &config.me_trpo;
+    let positive_me = [
+        ("me_trpo.steps_per_iteration", me.steps_per_iteration),
+        ("me_trpo.imagined_rollouts", me.imagined_rollouts),
+        ("me_trpo.validate_every", me.validate_every),
+        ("me_trpo.validation_rollouts", me.validation_rollouts),
+        ("me_trpo.max_policy_iterations", me.max_policy_iterations),
+        ("me_trpo.buffer_capacity", me.buffer_capacity),
+    ];
+    for (key, value) in positive_me {
+        if value == 0 {
+            return Err((key.to_string(), "must be at least 1".to_string()));
+        }
+    }
+    if !(0.0..1.0).contains(&me.validation_share) {
+        return Err((
+            "me_trpo.validation_share".into(),
+            format!("must be in [0, 1), got {}", me.validation_share),
+        ));
+    }
     if config.policy.hidden_sizes.contains(&0) {
         return Err((
             "policy.hidden_sizes".into(),
@@ -329,8 +361,9 @@ mod tests {
         );
         assert!(err("algo = \"random\"\n[env]\nname = \"nope\"", &[])
             .starts_with("test.toml: key `env.name`: unknown env `nope`; valid envs: point2d"));
-        assert!(err("algo = \"nope\"", &[])
-            .contains("key `algo`: unknown algorithm `nope`; valid algorithms: random, trpo, ppo"));
+        assert!(err("algo = \"nope\"", &[]).contains(
+            "key `algo`: unknown algorithm `nope`; valid algorithms: random, trpo, ppo, me-trpo"
+        ));
         assert!(err("seed = 1", &[]).contains("missing field `algo`"));
         assert!(err("algo = \"random\"\n[trpo]\nx = 1", &[]).contains("unknown field `trpo`"));
         assert!(err("algo = [", &[]).contains("invalid TOML"));

@@ -172,7 +172,7 @@ fn bad_configs_exit_2_with_file_key_and_choices() {
         ),
         (
             "algo = \"sac\"\n",
-            "key `algo`: unknown algorithm `sac`; valid algorithms: random, trpo, ppo",
+            "key `algo`: unknown algorithm `sac`; valid algorithms: random, trpo, ppo, me-trpo",
         ),
         ("algo = [\n", "invalid TOML"),
     ];

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use candle_core::Tensor;
 
 use crate::env::EnvFactory;
+use crate::model::ModelFactory;
 use crate::policy::Policy;
 use crate::Result;
 
@@ -44,6 +45,9 @@ pub trait Algorithm {
 pub struct BuildContext {
     /// Makes copies of the training environment.
     pub env_factory: EnvFactory,
+    /// Builds the dynamics model of model-based algorithms (from the `[model]` table);
+    /// `None` where the caller provides none (model-free algorithms ignore it).
+    pub model_factory: Option<ModelFactory>,
     /// The run seed (see [`crate::seeding`]).
     pub seed: u64,
     /// The whole run configuration (every table), already validated by the caller; an

@@ -312,8 +312,9 @@ impl ReplayBuffer {
         self.gather(&(0..self.len).collect::<Vec<_>>(), device)
     }
 
-    /// Writes the buffer (oldest first) to a safetensors file.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    /// The buffer (oldest first) as named tensors: `obs`, `act`, `next_obs`, `reward`,
+    /// `terminated` and `meta` (capacity, obs_dim, act_dim).
+    pub fn named_tensors(&self) -> Result<HashMap<String, Tensor>> {
         let batch = self.all(&Device::Cpu)?;
         let meta = Tensor::new(
             &[
@@ -323,15 +324,60 @@ impl ReplayBuffer {
             ],
             &Device::Cpu,
         )?;
-        let tensors: HashMap<String, Tensor> = HashMap::from([
+        Ok(HashMap::from([
             ("obs".to_string(), batch.obs),
             ("act".to_string(), batch.act),
             ("next_obs".to_string(), batch.next_obs),
             ("reward".to_string(), batch.reward),
             ("terminated".to_string(), batch.terminated),
             ("meta".to_string(), meta),
-        ]);
-        candle_core::safetensors::save(&tensors, path).map_err(|e| Error::Malformed {
+        ]))
+    }
+
+    /// Rebuilds a buffer from [`ReplayBuffer::named_tensors`].
+    pub fn from_named_tensors(tensors: &HashMap<String, Tensor>) -> Result<Self> {
+        let get = |name: &str| {
+            tensors.get(name).cloned().ok_or_else(|| {
+                Error::InvalidArgument(format!("replay buffer lacks tensor `{name}`"))
+            })
+        };
+        let meta: Vec<u32> = get("meta")?.to_vec1()?;
+        let [capacity, obs_dim, act_dim] = meta[..] else {
+            return Err(Error::InvalidArgument(
+                "replay buffer `meta` must hold capacity, obs_dim, act_dim".into(),
+            ));
+        };
+        let mut buffer = Self::new(capacity as usize, obs_dim as usize, act_dim as usize)?;
+        let n = get("reward")?.dim(0)?;
+        let rows = |name: &str, width: usize| -> Result<Vec<f32>> {
+            let t = get(name)?;
+            if t.elem_count() != n * width {
+                return Err(Error::shape(
+                    format!("replay tensor `{name}`"),
+                    format!("{n} x {width}"),
+                    format!("{:?}", t.dims()),
+                ));
+            }
+            Ok(t.flatten_all()?.to_vec1()?)
+        };
+        let (od, ad) = (obs_dim as usize, act_dim as usize);
+        let (obs, act, next_obs) = (rows("obs", od)?, rows("act", ad)?, rows("next_obs", od)?);
+        let (reward, terminated) = (rows("reward", 1)?, rows("terminated", 1)?);
+        for i in 0..n {
+            buffer.push(
+                &obs[i * od..(i + 1) * od],
+                &act[i * ad..(i + 1) * ad],
+                &next_obs[i * od..(i + 1) * od],
+                reward[i],
+                terminated[i] > 0.5,
+            )?;
+        }
+        Ok(buffer)
+    }
+
+    /// Writes the buffer (oldest first) to a safetensors file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        candle_core::safetensors::save(&self.named_tensors()?, path).map_err(|e| Error::Malformed {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })
@@ -339,49 +385,21 @@ impl ReplayBuffer {
 
     /// Reads a buffer written by [`ReplayBuffer::save`].
     pub fn load(path: &Path) -> Result<Self> {
-        let malformed = |reason: String| Error::Malformed {
-            path: path.to_path_buf(),
-            reason,
-        };
         if !path.exists() {
             return Err(Error::io(
                 path,
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such replay buffer file"),
             ));
         }
-        let tensors = candle_core::safetensors::load(path, &Device::Cpu)
-            .map_err(|e| malformed(e.to_string()))?;
-        let get = |name: &str| {
-            tensors
-                .get(name)
-                .cloned()
-                .ok_or_else(|| malformed(format!("missing tensor `{name}`")))
-        };
-        let meta: Vec<u32> = get("meta")?.to_vec1()?;
-        let [capacity, obs_dim, act_dim] = meta[..] else {
-            return Err(malformed(
-                "`meta` must hold capacity, obs_dim, act_dim".into(),
-            ));
-        };
-        let mut buffer = Self::new(capacity as usize, obs_dim as usize, act_dim as usize)?;
-        let obs: Vec<Vec<f32>> = get("obs")?.to_vec2()?;
-        let act: Vec<Vec<f32>> = get("act")?.to_vec2()?;
-        let next_obs: Vec<Vec<f32>> = get("next_obs")?.to_vec2()?;
-        let reward: Vec<f32> = get("reward")?.to_vec1()?;
-        let terminated: Vec<f32> = get("terminated")?.to_vec1()?;
-        if [act.len(), next_obs.len(), reward.len(), terminated.len()] != [obs.len(); 4] {
-            return Err(malformed("tensors have different lengths".into()));
-        }
-        for i in 0..obs.len() {
-            buffer.push(
-                &obs[i],
-                &act[i],
-                &next_obs[i],
-                reward[i],
-                terminated[i] > 0.5,
-            )?;
-        }
-        Ok(buffer)
+        let tensors =
+            candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| Error::Malformed {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        Self::from_named_tensors(&tensors).map_err(|e| Error::Malformed {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
     }
 }
 

@@ -5,7 +5,7 @@
 //!   the [`TimeLimit`] wrapper; [`vec_env`]: N copies stepped as a batch;
 //! - [`task`]: batched, differentiable reward and termination functions and task families;
 //! - [`policy`]: acting, Gaussian distributions and flat parameters; [`model`]: dynamics
-//!   ensembles;
+//!   ensembles and trainable models; [`model_env`]: a model as a batched environment;
 //! - [`data`]: trajectories, tensor batches, the replay buffer; [`seeding`]: one run seed, many
 //!   independent streams;
 //! - [`metrics`], [`checkpoint`], [`rollout`] (evaluation), [`runner`] (the training loop) and
@@ -31,6 +31,7 @@ pub mod env;
 mod error;
 pub mod metrics;
 pub mod model;
+pub mod model_env;
 pub mod policy;
 pub mod rollout;
 pub mod runner;

@@ -4,8 +4,13 @@
 //! (implementations that learn state changes add the current state back). Probabilistic
 //! members also return a log-variance per output; sampling draws `mean + exp(log_var / 2) * eps`.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, RngCore};
+
+use crate::data::ReplayBuffer;
 
 use crate::policy::standard_normal;
 use crate::{Error, Result};
@@ -82,6 +87,52 @@ pub trait DynamicsModel: Send {
             .collect();
         let index = Tensor::from_vec(rows, b, &Device::Cpu)?;
         Ok(draws.reshape((k * b, d))?.index_select(&index, 0)?)
+    }
+}
+
+/// What one model fit did, per ensemble member.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitSummary {
+    /// Final training loss of each member.
+    pub train_loss: Vec<f64>,
+    /// Validation loss of each member's final weights, when there was validation data.
+    pub validation_loss: Option<Vec<f64>>,
+    /// Passes over the training data each member was trained for.
+    pub epochs: Vec<usize>,
+}
+
+/// A dynamics model that learns from data: what a model-based algorithm needs beyond
+/// prediction. Implemented by `mbrl-models`' ensembles; algorithms receive one through a
+/// [`ModelFactory`] so they never depend on a model crate.
+pub trait TrainableModel: DynamicsModel {
+    /// Fits the model to `train`, validating on `validation` when given (otherwise the model
+    /// holds out its own validation split if it uses one).
+    fn fit(
+        &mut self,
+        train: &ReplayBuffer,
+        validation: Option<&ReplayBuffer>,
+        rng: &mut dyn RngCore,
+    ) -> Result<FitSummary>;
+    /// A detached copy for imagined rollouts: later fits do not change it and predicting with
+    /// it builds no graph over the weights (it stays differentiable in its inputs).
+    fn frozen(&self) -> Result<Arc<dyn DynamicsModel + Sync>>;
+    /// The weights and normalisation statistics as named tensors (for checkpoints).
+    fn named_tensors(&self) -> Result<HashMap<String, Tensor>>;
+    /// Restores what [`TrainableModel::named_tensors`] produced.
+    fn load_named_tensors(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()>;
+}
+
+/// Builds a trainable model for `(obs_dim, act_dim)`, initialised from `rng`.
+pub type ModelFactory =
+    Arc<dyn Fn(usize, usize, &mut dyn RngCore) -> Result<Box<dyn TrainableModel>> + Send + Sync>;
+
+impl<M: DynamicsModel + Sync + ?Sized> DynamicsModel for Arc<M> {
+    fn ensemble_size(&self) -> usize {
+        (**self).ensemble_size()
+    }
+
+    fn predict_members(&self, obs: &Tensor, act: &Tensor) -> Result<MemberPredictions> {
+        (**self).predict_members(obs, act)
     }
 }
 

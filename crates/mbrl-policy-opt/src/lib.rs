@@ -20,6 +20,8 @@
 pub mod advantages;
 pub mod baseline;
 pub mod gaussian_mlp;
+pub mod imagination;
+pub mod me_trpo;
 pub mod model_free;
 pub mod ppo;
 pub mod random_baseline;

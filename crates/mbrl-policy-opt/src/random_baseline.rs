@@ -202,6 +202,7 @@ mod tests {
         assert!(RandomBaseline::new(&factory(Drift::new), 0, config).is_err());
         let ctx = BuildContext {
             env_factory: factory(Drift::new),
+            model_factory: None,
             seed: 0,
             config: serde_json::json!({"random": {"steps": 3}}),
         };

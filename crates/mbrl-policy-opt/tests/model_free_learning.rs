@@ -17,6 +17,7 @@ fn eval_after(
     let factory = make_factory(&EnvConfig::default()).unwrap();
     let mut algo = (entry.build)(BuildContext {
         env_factory: factory.clone(),
+        model_factory: None,
         seed: 1,
         config,
     })

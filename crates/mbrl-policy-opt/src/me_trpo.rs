@@ -1,0 +1,543 @@
+//! ME-TRPO, Model-Ensemble Trust-Region Policy Optimisation (thesis Ch. 4, Algorithm 2).
+//!
+//! Each iteration, in order:
+//! 1. **Data** — collect real steps with the exploration policy of Appendix A.1.1: per
+//!    rollout a fixed action std drawn from `U(0, exploration_max_std)` and Gaussian parameter
+//!    noise with std `parameter_noise_scale * |last policy change|`. The first third of the new
+//!    transitions (trajectory order) go to the validation buffer, the rest to training.
+//! 2. **Model** — fit the ensemble (`TrainableModel::fit`, early stopping on the validation
+//!    buffer, Appendix A.1.2).
+//! 3. **Policy** — TRPO (or PPO: ME-PPO) on imagined rollouts from real start states, the
+//!    ensemble sampled per `model_env.sampling` (`step_rand` by default). Every
+//!    `validate_every` updates the deterministic policy is scored in every member from fixed
+//!    start states; a check passes when at least `improvement_ratio` of the members improved on
+//!    the previous check; the phase stops `patience` updates after the last passing check (or
+//!    at `max_policy_iterations`) and the policy of the last passing check is restored.
+//!    With `ensemble_validation = false` the phase runs a fixed `max_policy_iterations`.
+//!
+//! A single-model ensemble (`model.members = 1`) is the single-model TRPO baseline of Ch. 4.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::data::{ReplayBuffer, Trajectory};
+use mbrl_core::env::Env;
+use mbrl_core::model::TrainableModel;
+use mbrl_core::model_env::{ModelEnv, ModelEnvConfig};
+use mbrl_core::policy::{standard_normal, DiagGaussian, GaussianPolicy, Policy};
+use mbrl_core::rollout::{rollout_episode, DEFAULT_MAX_EPISODE_STEPS};
+use mbrl_core::seeding::{stream_rng, RngState, Stream};
+use mbrl_core::task::TaskFunctions;
+use mbrl_core::{Error, Result};
+use rand::{Rng, RngCore};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::advantages::{process_trajectories, AdvantageConfig};
+use crate::baseline::LinearFeatureBaseline;
+use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
+use crate::imagination::{imagine, returns_per_member};
+use crate::model_free::{load_policy_tensors, policy_tensors, table};
+use crate::ppo::{Ppo, PpoConfig};
+use crate::trpo::{trpo_step, TrpoConfig};
+
+/// The policy optimiser used in imagination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImaginedOptimiser {
+    /// TRPO (ME-TRPO).
+    Trpo,
+    /// PPO (ME-PPO, used in Ch. 8).
+    Ppo,
+}
+
+/// The `[me_trpo]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeTrpoConfig {
+    /// Real environment steps per iteration. Default 3000 (Appendix A.1.1).
+    pub steps_per_iteration: usize,
+    /// Upper end of the per-rollout exploration std `U(0, max)`. Default 3.0.
+    pub exploration_max_std: f64,
+    /// Parameter noise std as a multiple of the last policy change. Default 3.0.
+    pub parameter_noise_scale: f64,
+    /// Share of each iteration's new transitions sent to the validation buffer. Default 1/3.
+    pub validation_share: f64,
+    /// Capacity of the training and the validation buffer. Default 1000000.
+    pub buffer_capacity: usize,
+    /// Imagined rollouts per policy update. Default 500 (50k steps at horizon 100).
+    pub imagined_rollouts: usize,
+    /// Imagined rollout length; default the environment's horizon.
+    pub imagined_horizon: Option<usize>,
+    /// Size of the pool of real start states drawn at each policy phase. Default 5000.
+    pub start_state_pool: usize,
+    /// Policy optimiser in imagination. Default `trpo`.
+    pub optimiser: ImaginedOptimiser,
+    /// Stop policy phases by ensemble validation (else run `max_policy_iterations`).
+    /// Default true.
+    pub ensemble_validation: bool,
+    /// Policy updates between validations. Default 5.
+    pub validate_every: usize,
+    /// Fixed start states of each validation. Default 500.
+    pub validation_rollouts: usize,
+    /// Share of members that must improve for a validation to pass. Default 0.7.
+    pub improvement_ratio: f64,
+    /// Updates after the last passing validation before the phase stops. Default 25.
+    pub patience: usize,
+    /// Maximum policy updates per phase. Default 400.
+    pub max_policy_iterations: usize,
+    /// Log-std the policy is reset to at the start of each policy phase (`None` keeps it).
+    /// Default 0.0 (std 1, Appendix A.1.3).
+    pub reset_log_std: Option<f32>,
+    /// How imagined steps use the ensemble.
+    pub model_env: ModelEnvConfig,
+}
+
+impl Default for MeTrpoConfig {
+    fn default() -> Self {
+        Self {
+            steps_per_iteration: 3000,
+            exploration_max_std: 3.0,
+            parameter_noise_scale: 3.0,
+            validation_share: 1.0 / 3.0,
+            buffer_capacity: 1_000_000,
+            imagined_rollouts: 500,
+            imagined_horizon: None,
+            start_state_pool: 5000,
+            optimiser: ImaginedOptimiser::Trpo,
+            ensemble_validation: true,
+            validate_every: 5,
+            validation_rollouts: 500,
+            improvement_ratio: 0.7,
+            patience: 25,
+            max_policy_iterations: 400,
+            reset_log_std: Some(0.0),
+            model_env: ModelEnvConfig::default(),
+        }
+    }
+}
+
+/// Registry entry of ME-TRPO (and ME-PPO / single-model TRPO through its configuration).
+pub const ENTRY: AlgorithmEntry = AlgorithmEntry {
+    name: "me-trpo",
+    description: "model-ensemble TRPO: TRPO in an ensemble of learned models",
+    reference: "thesis Ch. 4, Algorithm 2",
+    build,
+};
+
+fn build(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
+    let make_model = ctx.model_factory.clone().ok_or_else(|| {
+        Error::InvalidArgument("me-trpo needs a dynamics model ([model] table)".into())
+    })?;
+    let settings = Settings {
+        me_trpo: table(&ctx.config, "me_trpo")?,
+        policy: table(&ctx.config, "policy")?,
+        advantage: table(&ctx.config, "advantage")?,
+        trpo: table(&ctx.config, "trpo")?,
+        ppo: table(&ctx.config, "ppo")?,
+    };
+    let env = (ctx.env_factory)()?;
+    let (obs_dim, act_dim) = (
+        env.observation_space().flat_dim(),
+        env.action_space().flat_dim(),
+    );
+    let mut model_rng = stream_rng(ctx.seed, Stream::Model);
+    let model = make_model(obs_dim, act_dim, &mut model_rng)?;
+    Ok(Box::new(MeTrpo::new(
+        env, model, model_rng, ctx.seed, settings,
+    )?))
+}
+
+/// Every table ME-TRPO reads.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `[me_trpo]`.
+    pub me_trpo: MeTrpoConfig,
+    /// `[policy]`.
+    pub policy: PolicyConfig,
+    /// `[advantage]`.
+    pub advantage: AdvantageConfig,
+    /// `[trpo]`.
+    pub trpo: TrpoConfig,
+    /// `[ppo]`.
+    pub ppo: PpoConfig,
+}
+
+/// ME-TRPO state.
+pub struct MeTrpo {
+    settings: Settings,
+    env: Box<dyn Env>,
+    horizon: usize,
+    model: Box<dyn TrainableModel>,
+    policy: GaussianMlpPolicy,
+    ppo: Option<Ppo>,
+    baseline: LinearFeatureBaseline,
+    train_buffer: ReplayBuffer,
+    validation_buffer: ReplayBuffer,
+    /// `|theta_after - theta_before|` of the last policy phase (parameter-noise scale).
+    last_change: Option<Tensor>,
+    env_rng: ChaCha8Rng,
+    policy_rng: ChaCha8Rng,
+    model_rng: ChaCha8Rng,
+    sampler_rng: ChaCha8Rng,
+    env_steps: u64,
+}
+
+/// The exploration policy of Appendix A.1.1: perturbed parameters, fixed action std.
+struct ExplorationPolicy<'a> {
+    policy: &'a GaussianMlpPolicy,
+    params: Vec<Tensor>,
+    std: f32,
+}
+
+impl Policy for ExplorationPolicy<'_> {
+    fn act(&self, obs: &Tensor, deterministic: bool, rng: &mut dyn RngCore) -> Result<Tensor> {
+        let mean = self.policy.distribution_with(&self.params, obs)?.mean;
+        if deterministic || self.std == 0.0 {
+            return Ok(mean);
+        }
+        let log_std = Tensor::full(self.std.ln(), mean.dims(), mean.device())?;
+        DiagGaussian::new(mean, log_std)?.sample(rng)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedState {
+    env_steps: u64,
+    env_rng: RngState,
+    policy_rng: RngState,
+    model_rng: RngState,
+    sampler_rng: RngState,
+}
+
+impl MeTrpo {
+    /// ME-TRPO on `env` with `model` (fresh, from the caller's model factory).
+    pub fn new(
+        env: Box<dyn Env>,
+        model: Box<dyn TrainableModel>,
+        model_rng: ChaCha8Rng,
+        seed: u64,
+        settings: Settings,
+    ) -> Result<Self> {
+        let c = &settings.me_trpo;
+        if c.steps_per_iteration == 0 || c.imagined_rollouts == 0 || c.validate_every == 0 {
+            return Err(Error::InvalidArgument(
+                "me_trpo.steps_per_iteration, imagined_rollouts and validate_every must be positive".into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&c.validation_share) {
+            return Err(Error::InvalidArgument(
+                "me_trpo.validation_share must be in [0, 1)".into(),
+            ));
+        }
+        let (obs_dim, act_dim) = (
+            env.observation_space().flat_dim(),
+            env.action_space().flat_dim(),
+        );
+        let horizon = c
+            .imagined_horizon
+            .or(env.spec().max_episode_steps)
+            .unwrap_or(DEFAULT_MAX_EPISODE_STEPS);
+        let mut policy_rng = stream_rng(seed, Stream::Policy);
+        let policy =
+            GaussianMlpPolicy::new(obs_dim, act_dim, settings.policy.clone(), &mut policy_rng)?;
+        let ppo = match c.optimiser {
+            ImaginedOptimiser::Ppo => Some(Ppo::new(
+                policy.parameters().to_vec(),
+                settings.ppo.clone(),
+            )?),
+            ImaginedOptimiser::Trpo => None,
+        };
+        Ok(Self {
+            horizon,
+            train_buffer: ReplayBuffer::new(c.buffer_capacity, obs_dim, act_dim)?,
+            validation_buffer: ReplayBuffer::new(c.buffer_capacity, obs_dim, act_dim)?,
+            settings,
+            env,
+            model,
+            policy,
+            ppo,
+            baseline: LinearFeatureBaseline::new(),
+            last_change: None,
+            env_rng: stream_rng(seed, Stream::Env),
+            policy_rng,
+            model_rng,
+            sampler_rng: stream_rng(seed, Stream::Sampler),
+            env_steps: 0,
+        })
+    }
+
+    /// Step 1: real data with the exploration policy; returns the trajectories.
+    fn collect(&mut self) -> Result<Vec<Trajectory>> {
+        let c = &self.settings.me_trpo;
+        let max_steps = self
+            .env
+            .spec()
+            .max_episode_steps
+            .unwrap_or(DEFAULT_MAX_EPISODE_STEPS);
+        let mut trajectories = Vec::new();
+        let mut steps = 0;
+        while steps < c.steps_per_iteration {
+            let mut params = self.policy.parameter_tensors();
+            if let Some(change) = &self.last_change {
+                let shapes: Vec<Vec<usize>> = params.iter().map(|p| p.dims().to_vec()).collect();
+                let noise = standard_normal(change.dims(), &mut self.policy_rng, &Device::Cpu)?;
+                let flat =
+                    (self.policy.flat_params()? + (noise * change)? * c.parameter_noise_scale)?;
+                params = mbrl_core::policy::unflatten(&flat, &shapes)?;
+            }
+            let std = self.policy_rng.random_range(0.0..=c.exploration_max_std) as f32;
+            let explorer = ExplorationPolicy {
+                policy: &self.policy,
+                params,
+                std,
+            };
+            let budget = (c.steps_per_iteration - steps).min(max_steps);
+            let seed = self.env_rng.next_u64();
+            let traj = rollout_episode(
+                self.env.as_mut(),
+                &explorer,
+                Some(seed),
+                false,
+                budget,
+                &mut self.policy_rng,
+            )?;
+            steps += traj.len();
+            trajectories.push(traj);
+        }
+        self.env_steps += steps as u64;
+        let validation_target = (steps as f64 * c.validation_share).round() as usize;
+        let mut sent = 0;
+        for traj in &trajectories {
+            let buffer = if sent < validation_target {
+                &mut self.validation_buffer
+            } else {
+                &mut self.train_buffer
+            };
+            buffer.push_trajectory(traj)?;
+            sent += traj.len();
+        }
+        Ok(trajectories)
+    }
+
+    /// Real reset observations: a pool of `n` start states, `[n, obs_dim]`.
+    fn start_states(&mut self, n: usize) -> Result<Tensor> {
+        let rows = (0..n)
+            .map(|_| Ok(self.env.reset(Some(self.env_rng.next_u64()))?.0))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::stack(&rows, 0)?)
+    }
+
+    /// Step 3: policy optimisation in the ensemble. Returns (updates, last imagined return,
+    /// last validation pass ratio).
+    fn improve_policy(&mut self, task: Arc<dyn TaskFunctions>) -> Result<(usize, f64, f64)> {
+        let c = self.settings.me_trpo.clone();
+        let frozen = self.model.frozen()?;
+        let model_env = ModelEnv::new(frozen, task, c.model_env.clone())?;
+        if let Some(log_std) = c.reset_log_std {
+            self.policy.reset_log_std(log_std)?;
+        }
+        let pool = self.start_states(c.start_state_pool.max(c.imagined_rollouts))?;
+        let validation_starts = pool.narrow(0, 0, c.validation_rollouts.min(pool.dim(0)?))?;
+        let before = self.policy.flat_params()?.copy()?;
+        let mut best = before.clone();
+        let mut previous = returns_per_member(
+            &model_env,
+            &self.policy,
+            &validation_starts,
+            self.horizon,
+            &mut self.sampler_rng,
+        )?;
+        let (mut last_pass, mut last_ratio, mut imagined_return) = (0, f64::NAN, f64::NAN);
+        let mut updates = 0;
+        for i in 1..=c.max_policy_iterations {
+            let picks: Vec<u32> = (0..c.imagined_rollouts)
+                .map(|_| self.sampler_rng.random_range(0..pool.dim(0).unwrap_or(1)) as u32)
+                .collect();
+            let starts = pool.index_select(
+                &Tensor::from_vec(picks, c.imagined_rollouts, &Device::Cpu)?,
+                0,
+            )?;
+            let trajs = imagine(
+                &model_env,
+                &self.policy,
+                &starts,
+                self.horizon,
+                false,
+                &mut self.sampler_rng,
+            )?;
+            let batch = process_trajectories(&trajs, &mut self.baseline, &self.settings.advantage)?;
+            imagined_return = batch.mean_return;
+            match &mut self.ppo {
+                Some(ppo) => {
+                    ppo.update(&self.policy, &batch, &mut self.sampler_rng)?;
+                }
+                None => {
+                    trpo_step(&self.policy, &batch, &self.settings.trpo)?;
+                }
+            }
+            updates = i;
+            if !c.ensemble_validation || i % c.validate_every != 0 {
+                continue;
+            }
+            let returns = returns_per_member(
+                &model_env,
+                &self.policy,
+                &validation_starts,
+                self.horizon,
+                &mut self.sampler_rng,
+            )?;
+            let improved = returns
+                .iter()
+                .zip(&previous)
+                .filter(|(now, then)| now > then)
+                .count();
+            last_ratio = improved as f64 / returns.len() as f64;
+            previous = returns;
+            if last_ratio >= c.improvement_ratio {
+                best = self.policy.flat_params()?.copy()?;
+                last_pass = i;
+            } else if i - last_pass >= c.patience {
+                break;
+            }
+        }
+        if c.ensemble_validation {
+            self.policy.set_flat_params(&best)?;
+        }
+        self.last_change = Some((self.policy.flat_params()? - before)?.abs()?);
+        Ok((updates, imagined_return, last_ratio))
+    }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+impl Algorithm for MeTrpo {
+    fn name(&self) -> &str {
+        ENTRY.name
+    }
+
+    fn metric_columns(&self) -> Vec<String> {
+        [
+            "train_return",
+            "model_train_loss",
+            "model_validation_loss",
+            "model_epochs",
+            "policy_updates",
+            "imagined_return",
+            "validation_ratio",
+            "data_time_s",
+            "model_time_s",
+            "policy_time_s",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    fn train_iteration(&mut self, _iteration: u64) -> Result<IterationStats> {
+        let clock = Instant::now();
+        let trajectories = self.collect()?;
+        let data_time = clock.elapsed().as_secs_f64();
+        let clock = Instant::now();
+        let fit = self.model.fit(
+            &self.train_buffer,
+            Some(&self.validation_buffer),
+            &mut self.model_rng,
+        )?;
+        let model_time = clock.elapsed().as_secs_f64();
+        let clock = Instant::now();
+        let (updates, imagined_return, ratio) = self.improve_policy(self.env.task_functions())?;
+        let policy_time = clock.elapsed().as_secs_f64();
+        let completed: Vec<f64> = trajectories
+            .iter()
+            .filter(|t| t.terminated || t.truncated)
+            .map(Trajectory::total_return)
+            .collect();
+        let train_return = (!completed.is_empty()).then(|| mean(&completed));
+        let epochs: Vec<f64> = fit.epochs.iter().map(|&e| e as f64).collect();
+        let mut metrics = BTreeMap::from([
+            ("model_train_loss".to_string(), mean(&fit.train_loss)),
+            ("model_epochs".to_string(), mean(&epochs)),
+            ("policy_updates".to_string(), updates as f64),
+            ("imagined_return".to_string(), imagined_return),
+            ("data_time_s".to_string(), data_time),
+            ("model_time_s".to_string(), model_time),
+            ("policy_time_s".to_string(), policy_time),
+        ]);
+        if let Some(v) = &fit.validation_loss {
+            metrics.insert("model_validation_loss".into(), mean(v));
+        }
+        if ratio.is_finite() {
+            metrics.insert("validation_ratio".into(), ratio);
+        }
+        if let Some(r) = train_return {
+            metrics.insert("train_return".into(), r);
+        }
+        Ok(IterationStats {
+            env_steps: self.env_steps,
+            metrics,
+            train_return,
+        })
+    }
+
+    fn policy(&self) -> &dyn Policy {
+        &self.policy
+    }
+
+    fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {
+        let mut tensors = policy_tensors(&self.policy);
+        for (name, t) in self.model.named_tensors()? {
+            tensors.insert(format!("model.{name}"), t);
+        }
+        for (name, t) in self.train_buffer.named_tensors()? {
+            tensors.insert(format!("train_buffer.{name}"), t);
+        }
+        for (name, t) in self.validation_buffer.named_tensors()? {
+            tensors.insert(format!("validation_buffer.{name}"), t);
+        }
+        if let Some(change) = &self.last_change {
+            tensors.insert("last_change".into(), change.clone());
+        }
+        let state = SavedState {
+            env_steps: self.env_steps,
+            env_rng: RngState::capture(&self.env_rng),
+            policy_rng: RngState::capture(&self.policy_rng),
+            model_rng: RngState::capture(&self.model_rng),
+            sampler_rng: RngState::capture(&self.sampler_rng),
+        };
+        let json =
+            serde_json::to_value(state).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        Ok((tensors, json))
+    }
+
+    fn load_state(
+        &mut self,
+        tensors: HashMap<String, Tensor>,
+        state: serde_json::Value,
+    ) -> Result<()> {
+        load_policy_tensors(&self.policy, &tensors)?;
+        let with_prefix = |prefix: &str| -> HashMap<String, Tensor> {
+            tensors
+                .iter()
+                .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone())))
+                .collect()
+        };
+        self.model.load_named_tensors(&with_prefix("model."))?;
+        self.train_buffer = ReplayBuffer::from_named_tensors(&with_prefix("train_buffer."))?;
+        self.validation_buffer =
+            ReplayBuffer::from_named_tensors(&with_prefix("validation_buffer."))?;
+        self.last_change = tensors.get("last_change").cloned();
+        let state: SavedState = serde_json::from_value(state)
+            .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;
+        self.env_steps = state.env_steps;
+        self.env_rng = state.env_rng.restore();
+        self.policy_rng = state.policy_rng.restore();
+        self.model_rng = state.model_rng.restore();
+        self.sampler_rng = state.sampler_rng.restore();
+        Ok(())
+    }
+}

@@ -1,0 +1,91 @@
+//! ME-TRPO learns `point2d` to within 10% of the optimal return (thesis Ch. 4 claim on the
+//! Appendix B.3 environment), compared on the same evaluation start states as the optimal
+//! policy `a = clip(-s, -0.1, 0.1)`; and its checkpoints restore the same policy.
+
+use candle_core::Tensor;
+use mbrl_core::algorithm::{Algorithm, BuildContext};
+use mbrl_core::policy::Policy;
+use mbrl_core::rollout::{eval_seeds, evaluate};
+use mbrl_envs::{make_factory, EnvConfig};
+use mbrl_models::{ensemble_factory, EnsembleConfig};
+use mbrl_policy_opt::me_trpo::ENTRY;
+use rand::RngCore;
+
+/// Moves to the origin at full speed: optimal for `point2d`.
+struct Optimal;
+
+impl Policy for Optimal {
+    fn act(&self, obs: &Tensor, _: bool, _: &mut dyn RngCore) -> mbrl_core::Result<Tensor> {
+        Ok(obs.neg()?.clamp(-0.1, 0.1)?)
+    }
+}
+
+fn me_trpo(seed: u64) -> Box<dyn Algorithm> {
+    let model = EnsembleConfig {
+        members: 5,
+        hidden_sizes: vec![64, 64],
+        batch_size: 256,
+        max_epochs: 300,
+        ..EnsembleConfig::default()
+    };
+    let config = serde_json::json!({
+        "trpo": {"max_kl": 0.05},
+        "me_trpo": {
+            "steps_per_iteration": 300,
+            "imagined_rollouts": 200,
+            "start_state_pool": 1000,
+            "validation_rollouts": 200,
+            "max_policy_iterations": 100,
+        },
+    });
+    (ENTRY.build)(BuildContext {
+        env_factory: make_factory(&EnvConfig::default()).unwrap(),
+        model_factory: Some(ensemble_factory(model).unwrap()),
+        seed,
+        config,
+    })
+    .unwrap()
+}
+
+#[test]
+fn me_trpo_reaches_ten_percent_of_the_optimum_on_point2d() {
+    let factory = make_factory(&EnvConfig::default()).unwrap();
+    let seeds = eval_seeds(7, 50);
+    let optimum = evaluate(factory().unwrap().as_mut(), &Optimal, &seeds)
+        .unwrap()
+        .mean_return();
+    let mut algo = me_trpo(0);
+    let mut returns = Vec::new();
+    for i in 1..=3 {
+        let stats = algo.train_iteration(i).unwrap();
+        let ret = evaluate(factory().unwrap().as_mut(), algo.policy(), &seeds)
+            .unwrap()
+            .mean_return();
+        eprintln!(
+            "iteration {i}: {} real steps, return {ret:.3} (optimum {optimum:.3})",
+            stats.env_steps
+        );
+        returns.push(ret);
+    }
+    let best_late = returns[1..]
+        .iter()
+        .cloned()
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert!(
+        best_late >= 1.1 * optimum,
+        "return {best_late:.3} not within 10% of {optimum:.3}"
+    );
+    assert!(
+        returns[2] >= 1.2 * optimum,
+        "the final policy regressed: {returns:?}"
+    );
+
+    // A checkpoint restores the same policy.
+    let (tensors, state) = algo.save_state().unwrap();
+    let mut restored = me_trpo(99);
+    restored.load_state(tensors, state).unwrap();
+    let again = evaluate(factory().unwrap().as_mut(), restored.policy(), &seeds)
+        .unwrap()
+        .mean_return();
+    assert_eq!(again, returns[2]);
+}
