@@ -7,7 +7,7 @@
 //!   them to a [`ReplayBuffer`](mbrl_core::data::ReplayBuffer) ([`MlpEnsemble::fit`] returns a
 //!   [`FitReport`]) and implements [`DynamicsModel`](mbrl_core::model::DynamicsModel);
 //! - [`FrozenEnsemble`] is a detached copy for rollouts ([`MlpEnsemble::freeze`]);
-//! - [`ModelEnv`] steps a batch of imagined states with any `DynamicsModel` and the task's
+//! - [`ModelEnv`] (defined in `mbrl-core`, re-exported here) steps a batch of imagined states with any `DynamicsModel` and the task's
 //!   [`TaskFunctions`](mbrl_core::task::TaskFunctions), in one of the ensemble sampling modes of
 //!   thesis Appendix A.4.1 ([`SamplingMode`]);
 //! - [`open_loop_error`] measures k-step prediction error on held-out trajectories.
@@ -42,7 +42,6 @@ mod diagnostics;
 mod ensemble;
 mod error;
 mod fused;
-mod model_env;
 mod network;
 mod normalize;
 mod optim;
@@ -53,7 +52,7 @@ pub use config::{Activation, EarlyStoppingRule, EnsembleConfig, Head};
 pub use diagnostics::open_loop_error;
 pub use ensemble::{FrozenEnsemble, MlpEnsemble, NormStats};
 pub use error::{Error, Result};
-pub use model_env::{ModelEnv, ModelEnvConfig, ModelStep, SamplingMode};
+pub use mbrl_core::model_env::{ModelEnv, ModelEnvConfig, ModelStep, SamplingMode};
 pub use normalize::Normalizer;
 pub use train::FitReport;
 pub use trainable::ensemble_factory;
