@@ -271,6 +271,7 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
         ("advantage.gamma", config.advantage.gamma),
         ("advantage.gae_lambda", config.advantage.gae_lambda),
         ("trpo.backtrack_ratio", config.trpo.backtrack_ratio),
+        ("trpo.fvp_subsample", config.trpo.fvp_subsample),
     ];
     for (key, value) in in_unit_interval {
         if !(0.0..=1.0).contains(&value) {
@@ -279,6 +280,7 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
     }
     let positive_reals = [
         ("trpo.max_kl", config.trpo.max_kl),
+        ("trpo.fvp_subsample", config.trpo.fvp_subsample),
         ("ppo.clip", config.ppo.clip),
         ("ppo.learning_rate", config.ppo.learning_rate),
     ];
@@ -365,7 +367,9 @@ mod tests {
             "key `algo`: unknown algorithm `nope`; valid algorithms: random, trpo, ppo, me-trpo"
         ));
         assert!(err("seed = 1", &[]).contains("missing field `algo`"));
-        assert!(err("algo = \"random\"\n[trpo]\nx = 1", &[]).contains("unknown field `trpo`"));
+        assert!(err("algo = \"random\"\n[sac]\nx = 1", &[]).contains("unknown field `sac`"));
+        assert!(err("algo = \"random\"\n[trpo]\nx = 1", &[])
+            .contains("key `trpo.x`: unknown field `x`"));
         assert!(err("algo = [", &[]).contains("invalid TOML"));
         assert!(err("algo = \"random\"\n[run]\niterations = 0", &[])
             .contains("key `run.iterations`: must be at least 1"));

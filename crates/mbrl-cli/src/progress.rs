@@ -78,7 +78,7 @@ impl RunObserver for ProgressReporter {
                 ));
             }
             None => {
-                if p.iteration % self.every == 0 || p.iteration == p.total_iterations {
+                if p.iteration.is_multiple_of(self.every) || p.iteration == p.total_iterations {
                     println!("{line}");
                 }
             }

@@ -27,6 +27,7 @@ fn train_tiny(out: &Path, iterations: u32) -> PathBuf {
     cli()
         .args(["train", "--out"])
         .arg(out)
+        .args(["--set", "algo=random", "--set", "env.name=point2d"])
         .args(["--set", &format!("run.iterations={iterations}")])
         .args([
             "--set",
@@ -235,6 +236,10 @@ fn ctrl_c_saves_a_checkpoint_and_exits_0() {
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("mbrl-cli"))
         .args([
             "train",
+            "--set",
+            "algo=random",
+            "--set",
+            "env.name=point2d",
             "--set",
             "run.iterations=100000",
             "--set",

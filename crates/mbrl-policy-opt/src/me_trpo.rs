@@ -89,9 +89,9 @@ pub struct MeTrpoConfig {
     pub patience: usize,
     /// Maximum policy updates per phase. Default 400.
     pub max_policy_iterations: usize,
-    /// Log-std the policy is reset to at the start of each policy phase (`None` keeps it).
-    /// Default 0.0 (std 1, Appendix A.1.3).
-    pub reset_log_std: Option<f32>,
+    /// Reset the policy's log-std to `policy.init_log_std` at the start of each policy phase
+    /// (Appendix A.1.3: std 1). Default true.
+    pub reset_log_std: bool,
     /// How imagined steps use the ensemble.
     pub model_env: ModelEnvConfig,
 }
@@ -114,7 +114,7 @@ impl Default for MeTrpoConfig {
             improvement_ratio: 0.7,
             patience: 25,
             max_policy_iterations: 400,
-            reset_log_std: Some(0.0),
+            reset_log_std: true,
             model_env: ModelEnvConfig::default(),
         }
     }
@@ -337,8 +337,9 @@ impl MeTrpo {
         let c = self.settings.me_trpo.clone();
         let frozen = self.model.frozen()?;
         let model_env = ModelEnv::new(frozen, task, c.model_env.clone())?;
-        if let Some(log_std) = c.reset_log_std {
-            self.policy.reset_log_std(log_std)?;
+        if c.reset_log_std {
+            self.policy
+                .reset_log_std(self.settings.policy.init_log_std)?;
         }
         let pool = self.start_states(c.start_state_pool.max(c.imagined_rollouts))?;
         let validation_starts = pool.narrow(0, 0, c.validation_rollouts.min(pool.dim(0)?))?;

@@ -26,6 +26,9 @@ pub struct TrpoConfig {
     pub backtrack_ratio: f64,
     /// Maximum line-search steps. Default 15.
     pub max_backtracks: usize,
+    /// Fraction of the batch used for Fisher-vector products (rllab's `subsample_factor`;
+    /// every `1/f`-th sample). Default 1.0 (the whole batch).
+    pub fvp_subsample: f64,
 }
 
 impl Default for TrpoConfig {
@@ -36,6 +39,7 @@ impl Default for TrpoConfig {
             cg_damping: 1e-5,
             backtrack_ratio: 0.8,
             max_backtracks: 15,
+            fvp_subsample: 1.0,
         }
     }
 }
@@ -178,7 +182,7 @@ pub fn trpo_step_with(
         .zip(product(&direction)?)
         .map(|(a, b)| a * b)
         .sum();
-    if !(shs > 0.0) {
+    if shs.is_nan() || shs <= 0.0 {
         return Ok(unchanged);
     }
     let scale = (2.0 * config.max_kl / shs).sqrt();
@@ -219,13 +223,29 @@ pub fn trpo_step_with(
     Ok(unchanged)
 }
 
-/// One TRPO step on a Gaussian MLP policy with its exact Fisher-vector products.
+/// One TRPO step on a Gaussian MLP policy with its exact Fisher-vector products (on every
+/// `1 / fvp_subsample`-th sample).
 pub fn trpo_step(
     policy: &GaussianMlpPolicy,
     batch: &PolicyBatch,
     config: &TrpoConfig,
 ) -> Result<TrpoStats> {
-    let obs = batch.obs.clone();
+    if !(config.fvp_subsample > 0.0 && config.fvp_subsample <= 1.0) {
+        return Err(Error::InvalidArgument(format!(
+            "trpo.fvp_subsample must be in (0, 1], got {}",
+            config.fvp_subsample
+        )));
+    }
+    let stride = (1.0 / config.fvp_subsample).round().max(1.0) as usize;
+    let obs = if stride == 1 {
+        batch.obs.clone()
+    } else {
+        let rows: Vec<u32> = (0..batch.len()).step_by(stride).map(|i| i as u32).collect();
+        let n = rows.len();
+        batch
+            .obs
+            .index_select(&Tensor::from_vec(rows, n, batch.obs.device())?, 0)?
+    };
     trpo_step_with(policy, batch, config, &mut |v| {
         policy.fisher_vector_product(&obs, v)
     })
@@ -299,6 +319,33 @@ mod tests {
             );
             assert!(stats.surrogate_after > stats.surrogate_before);
         }
+    }
+
+    #[test]
+    fn subsampled_fisher_products_keep_the_kl_bound() {
+        let (policy, batch) = setup(4);
+        let before: Vec<Tensor> = policy
+            .parameter_tensors()
+            .iter()
+            .map(|t| t.copy().unwrap())
+            .collect();
+        let config = TrpoConfig {
+            fvp_subsample: 0.2,
+            ..TrpoConfig::default()
+        };
+        let stats = trpo_step(&policy, &batch, &config).unwrap();
+        assert!(stats.accepted);
+        let kl = policy
+            .kl(&before, &policy.parameter_tensors(), &batch.obs)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(kl as f64 <= config.max_kl * 1.0001);
+        let bad = TrpoConfig {
+            fvp_subsample: 0.0,
+            ..TrpoConfig::default()
+        };
+        assert!(trpo_step(&policy, &batch, &bad).is_err());
     }
 
     #[test]
