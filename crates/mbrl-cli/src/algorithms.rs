@@ -9,6 +9,7 @@ pub fn registry() -> Vec<&'static AlgorithmEntry> {
         &mbrl_policy_opt::model_free::TRPO_ENTRY,
         &mbrl_policy_opt::model_free::PPO_ENTRY,
         &mbrl_policy_opt::me_trpo::ENTRY,
+        &mbrl_policy_opt::vanilla::ENTRY,
     ]
 }
 

@@ -19,6 +19,7 @@ use mbrl_policy_opt::model_free::ModelFreeConfig;
 use mbrl_policy_opt::ppo::PpoConfig;
 use mbrl_policy_opt::random_baseline::RandomConfig;
 use mbrl_policy_opt::trpo::TrpoConfig;
+use mbrl_policy_opt::vanilla::BpttConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::algorithms;
@@ -67,6 +68,9 @@ pub struct ExperimentConfig {
     /// ME-TRPO (thesis Ch. 4).
     #[serde(default)]
     pub me_trpo: MeTrpoConfig,
+    /// Vanilla model-based RL with BPTT (thesis Ch. 2.2).
+    #[serde(default)]
+    pub bptt: BpttConfig,
 }
 
 impl ExperimentConfig {
@@ -310,6 +314,24 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
             return Err((key.to_string(), "must be at least 1".to_string()));
         }
     }
+    let bptt = &config.bptt;
+    for (key, value) in [
+        ("bptt.steps_per_iteration", bptt.steps_per_iteration),
+        ("bptt.imagined_rollouts", bptt.imagined_rollouts),
+        ("bptt.evaluate_every", bptt.evaluate_every),
+        ("bptt.evaluation_rollouts", bptt.evaluation_rollouts),
+        ("bptt.buffer_capacity", bptt.buffer_capacity),
+    ] {
+        if value == 0 {
+            return Err((key.to_string(), "must be at least 1".to_string()));
+        }
+    }
+    if !(0.0..1.0).contains(&bptt.validation_share) {
+        return Err((
+            "bptt.validation_share".into(),
+            format!("must be in [0, 1), got {}", bptt.validation_share),
+        ));
+    }
     if !(0.0..1.0).contains(&me.validation_share) {
         return Err((
             "me_trpo.validation_share".into(),
@@ -364,7 +386,7 @@ mod tests {
         assert!(err("algo = \"random\"\n[env]\nname = \"nope\"", &[])
             .starts_with("test.toml: key `env.name`: unknown env `nope`; valid envs: point2d"));
         assert!(err("algo = \"nope\"", &[]).contains(
-            "key `algo`: unknown algorithm `nope`; valid algorithms: random, trpo, ppo, me-trpo"
+            "key `algo`: unknown algorithm `nope`; valid algorithms: random, trpo, ppo, me-trpo, mb-bptt"
         ));
         assert!(err("seed = 1", &[]).contains("missing field `algo`"));
         assert!(err("algo = \"random\"\n[sac]\nx = 1", &[]).contains("unknown field `sac`"));

@@ -173,7 +173,7 @@ fn bad_configs_exit_2_with_file_key_and_choices() {
         ),
         (
             "algo = \"sac\"\n",
-            "key `algo`: unknown algorithm `sac`; valid algorithms: random, trpo, ppo, me-trpo",
+            "key `algo`: unknown algorithm `sac`; valid algorithms: random, trpo, ppo, me-trpo, mb-bptt",
         ),
         ("algo = [\n", "invalid TOML"),
     ];

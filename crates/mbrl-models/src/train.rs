@@ -417,7 +417,9 @@ fn pick_members(current: &[Tensor], best: &[Tensor], take: &[bool]) -> Result<Ve
                 .enumerate()
                 .map(|(m, &t)| {
                     if t {
-                        c.narrow(0, m, 1)
+                        // A copy: with one member the slice is the variable's own storage,
+                        // which later training steps overwrite in place.
+                        c.narrow(0, m, 1)?.copy()
                     } else {
                         b.narrow(0, m, 1)
                     }

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
-use mbrl_core::data::{ReplayBuffer, Trajectory};
+use mbrl_core::data::Trajectory;
 use mbrl_core::env::Env;
 use mbrl_core::model::TrainableModel;
 use mbrl_core::model_env::{ModelEnv, ModelEnvConfig};
@@ -40,6 +40,7 @@ use crate::advantages::{process_trajectories, AdvantageConfig};
 use crate::baseline::LinearFeatureBaseline;
 use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use crate::imagination::{imagine, returns_per_member};
+use crate::model_data::{with_prefix, ModelData};
 use crate::model_free::{load_policy_tensors, policy_tensors, table};
 use crate::ppo::{Ppo, PpoConfig};
 use crate::trpo::{trpo_step, TrpoConfig};
@@ -175,8 +176,7 @@ pub struct MeTrpo {
     policy: GaussianMlpPolicy,
     ppo: Option<Ppo>,
     baseline: LinearFeatureBaseline,
-    train_buffer: ReplayBuffer,
-    validation_buffer: ReplayBuffer,
+    data: ModelData,
     /// `|theta_after - theta_before|` of the last policy phase (parameter-noise scale).
     last_change: Option<Tensor>,
     env_rng: ChaCha8Rng,
@@ -253,8 +253,7 @@ impl MeTrpo {
         };
         Ok(Self {
             horizon,
-            train_buffer: ReplayBuffer::new(c.buffer_capacity, obs_dim, act_dim)?,
-            validation_buffer: ReplayBuffer::new(c.buffer_capacity, obs_dim, act_dim)?,
+            data: ModelData::new(c.buffer_capacity, obs_dim, act_dim, c.validation_share)?,
             settings,
             env,
             model,
@@ -309,17 +308,7 @@ impl MeTrpo {
             trajectories.push(traj);
         }
         self.env_steps += steps as u64;
-        let validation_target = (steps as f64 * c.validation_share).round() as usize;
-        let mut sent = 0;
-        for traj in &trajectories {
-            let buffer = if sent < validation_target {
-                &mut self.validation_buffer
-            } else {
-                &mut self.train_buffer
-            };
-            buffer.push_trajectory(traj)?;
-            sent += traj.len();
-        }
+        self.data.add(&trajectories)?;
         Ok(trajectories)
     }
 
@@ -445,8 +434,8 @@ impl Algorithm for MeTrpo {
         let data_time = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
         let fit = self.model.fit(
-            &self.train_buffer,
-            Some(&self.validation_buffer),
+            &self.data.train,
+            Some(&self.data.validation),
             &mut self.model_rng,
         )?;
         let model_time = clock.elapsed().as_secs_f64();
@@ -494,12 +483,7 @@ impl Algorithm for MeTrpo {
         for (name, t) in self.model.named_tensors()? {
             tensors.insert(format!("model.{name}"), t);
         }
-        for (name, t) in self.train_buffer.named_tensors()? {
-            tensors.insert(format!("train_buffer.{name}"), t);
-        }
-        for (name, t) in self.validation_buffer.named_tensors()? {
-            tensors.insert(format!("validation_buffer.{name}"), t);
-        }
+        tensors.extend(self.data.named_tensors()?);
         if let Some(change) = &self.last_change {
             tensors.insert("last_change".into(), change.clone());
         }
@@ -521,16 +505,9 @@ impl Algorithm for MeTrpo {
         state: serde_json::Value,
     ) -> Result<()> {
         load_policy_tensors(&self.policy, &tensors)?;
-        let with_prefix = |prefix: &str| -> HashMap<String, Tensor> {
-            tensors
-                .iter()
-                .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone())))
-                .collect()
-        };
-        self.model.load_named_tensors(&with_prefix("model."))?;
-        self.train_buffer = ReplayBuffer::from_named_tensors(&with_prefix("train_buffer."))?;
-        self.validation_buffer =
-            ReplayBuffer::from_named_tensors(&with_prefix("validation_buffer."))?;
+        self.model
+            .load_named_tensors(&with_prefix(&tensors, "model."))?;
+        self.data.load_named_tensors(&tensors)?;
         self.last_change = tensors.get("last_change").cloned();
         let state: SavedState = serde_json::from_value(state)
             .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;

@@ -115,7 +115,7 @@ impl Ppo {
                 let loss = ((objective.neg()? - (entropy * self.config.entropy_coef)?)?).clone();
                 surrogate = objective.to_scalar::<f32>()? as f64;
                 let mut grads = loss.backward()?;
-                self.clip_gradients(&mut grads)?;
+                clip_grad_norm(&mut grads, &self.vars, self.config.max_grad_norm)?;
                 self.optimizer.step(&grads)?;
             }
             epochs_run += 1;
@@ -153,28 +153,31 @@ impl Ppo {
         let frac = outside.mean_all()?.to_scalar::<f32>()? as f64;
         Ok((kl, frac))
     }
+}
 
-    fn clip_gradients(&self, grads: &mut candle_core::backprop::GradStore) -> Result<()> {
-        if self.config.max_grad_norm <= 0.0 {
-            return Ok(());
+/// Scales the gradients of `vars` so their global norm is at most `max_norm` (no-op for
+/// `max_norm <= 0`); returns the norm before clipping.
+pub fn clip_grad_norm(
+    grads: &mut candle_core::backprop::GradStore,
+    vars: &[Var],
+    max_norm: f64,
+) -> Result<f64> {
+    let mut total = 0.0f64;
+    for var in vars {
+        if let Some(g) = grads.get(var.as_tensor()) {
+            total += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
         }
-        let mut total = 0.0f64;
-        for var in &self.vars {
-            if let Some(g) = grads.get(var.as_tensor()) {
-                total += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-            }
-        }
-        let norm = total.sqrt();
-        if norm > self.config.max_grad_norm {
-            let scale = self.config.max_grad_norm / (norm + 1e-6);
-            for var in &self.vars {
-                if let Some(g) = grads.remove(var.as_tensor()) {
-                    grads.insert(var.as_tensor(), (g * scale)?);
-                }
-            }
-        }
-        Ok(())
     }
+    let norm = total.sqrt();
+    if max_norm > 0.0 && norm > max_norm {
+        let scale = max_norm / (norm + 1e-6);
+        for var in vars {
+            if let Some(g) = grads.remove(var.as_tensor()) {
+                grads.insert(var.as_tensor(), (g * scale)?);
+            }
+        }
+    }
+    Ok(norm)
 }
 
 /// Lets a `dyn RngCore` drive `SliceRandom::shuffle`.

@@ -1,0 +1,113 @@
+//! The real-data buffers of a model-based algorithm: each iteration's new transitions are
+//! split in trajectory order, the first `validation_share` to a FIFO validation buffer and the
+//! rest to the training buffer (ME-TRPO's 2-to-1 split, Appendix A.1.1).
+
+use std::collections::HashMap;
+
+use candle_core::Tensor;
+use mbrl_core::data::{ReplayBuffer, Trajectory};
+use mbrl_core::{Error, Result};
+
+/// Training and validation buffers of real transitions.
+#[derive(Debug, Clone)]
+pub struct ModelData {
+    /// Transitions the model trains on.
+    pub train: ReplayBuffer,
+    /// Transitions the model's early stopping validates on.
+    pub validation: ReplayBuffer,
+    validation_share: f64,
+}
+
+impl ModelData {
+    /// Empty buffers of `capacity` transitions each.
+    pub fn new(
+        capacity: usize,
+        obs_dim: usize,
+        act_dim: usize,
+        validation_share: f64,
+    ) -> Result<Self> {
+        if !(0.0..1.0).contains(&validation_share) {
+            return Err(Error::InvalidArgument(format!(
+                "validation_share must be in [0, 1), got {validation_share}"
+            )));
+        }
+        Ok(Self {
+            train: ReplayBuffer::new(capacity, obs_dim, act_dim)?,
+            validation: ReplayBuffer::new(capacity, obs_dim, act_dim)?,
+            validation_share,
+        })
+    }
+
+    /// Adds one iteration's trajectories, split in trajectory order.
+    pub fn add(&mut self, trajectories: &[Trajectory]) -> Result<()> {
+        let total: usize = trajectories.iter().map(Trajectory::len).sum();
+        let target = (total as f64 * self.validation_share).round() as usize;
+        let mut sent = 0;
+        for traj in trajectories {
+            let buffer = if sent < target {
+                &mut self.validation
+            } else {
+                &mut self.train
+            };
+            buffer.push_trajectory(traj)?;
+            sent += traj.len();
+        }
+        Ok(())
+    }
+
+    /// Both buffers as named tensors (`train_buffer.*`, `validation_buffer.*`).
+    pub fn named_tensors(&self) -> Result<HashMap<String, Tensor>> {
+        let mut out = HashMap::new();
+        for (prefix, buffer) in [
+            ("train_buffer.", &self.train),
+            ("validation_buffer.", &self.validation),
+        ] {
+            for (name, t) in buffer.named_tensors()? {
+                out.insert(format!("{prefix}{name}"), t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Restores both buffers from [`ModelData::named_tensors`] entries of `tensors`.
+    pub fn load_named_tensors(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
+        self.train = ReplayBuffer::from_named_tensors(&with_prefix(tensors, "train_buffer."))?;
+        self.validation =
+            ReplayBuffer::from_named_tensors(&with_prefix(tensors, "validation_buffer."))?;
+        Ok(())
+    }
+}
+
+/// The entries of `tensors` whose names start with `prefix`, with the prefix removed.
+pub fn with_prefix(tensors: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
+    tensors
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traj(n: usize) -> Trajectory {
+        let mut t = Trajectory::new(vec![0.0], 1);
+        for i in 0..n {
+            t.push(&[1.0], 0.0, vec![i as f32 + 1.0]).unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn splits_one_third_to_validation_in_trajectory_order() {
+        let mut data = ModelData::new(100, 1, 1, 1.0 / 3.0).unwrap();
+        data.add(&[traj(10), traj(10), traj(10)]).unwrap();
+        assert_eq!((data.validation.len(), data.train.len()), (10, 20));
+        let mut restored = ModelData::new(1, 1, 1, 0.5).unwrap();
+        restored
+            .load_named_tensors(&data.named_tensors().unwrap())
+            .unwrap();
+        assert_eq!((restored.validation.len(), restored.train.len()), (10, 20));
+        assert!(ModelData::new(10, 1, 1, 1.0).is_err());
+    }
+}
