@@ -5,6 +5,7 @@
 pub mod algorithms;
 pub mod commands;
 pub mod config;
+pub mod plot;
 pub mod progress;
 pub mod run_dir;
 

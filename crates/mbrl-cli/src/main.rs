@@ -46,6 +46,27 @@ enum Command {
         #[arg(long)]
         episodes: Option<usize>,
     },
+    /// Plot learning curves of runs (mean and std over seeds) to a PNG and a CSV.
+    Plot {
+        /// Run directories, folders of run directories, or LABEL=DIR.
+        #[arg(required = true)]
+        runs: Vec<String>,
+        /// Output PNG (the CSV goes beside it).
+        #[arg(long, default_value = "learning_curves.png")]
+        out: PathBuf,
+        /// Metrics column on the x axis.
+        #[arg(long, default_value = "env_steps")]
+        x: String,
+        /// Metrics column on the y axis.
+        #[arg(long, default_value = "eval_return")]
+        y: String,
+        /// Plot title.
+        #[arg(long)]
+        title: Option<String>,
+        /// Also print, per group, the first x at which the mean reaches this value.
+        #[arg(long, allow_hyphen_values = true)]
+        threshold: Option<f64>,
+    },
     /// List environments: dimensions, horizon, task families.
     Envs,
     /// List algorithms.
@@ -78,6 +99,14 @@ fn main() -> ExitCode {
             resume,
         }),
         Command::Eval { run, episodes } => commands::eval(&run, episodes),
+        Command::Plot {
+            runs,
+            out,
+            x,
+            y,
+            title,
+            threshold,
+        } => mbrl_cli::plot::plot(&runs, &out, &x, &y, title.as_deref(), threshold),
         Command::Envs => commands::envs(),
         Command::Algos => commands::algos(),
         Command::Validate { config, set } => commands::validate(&config, &set),

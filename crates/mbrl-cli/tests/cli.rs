@@ -279,3 +279,56 @@ fn ctrl_c_saves_a_checkpoint_and_exits_0() {
     let log = std::fs::read_to_string(dir.join("train.log")).unwrap();
     assert!(log.contains("interrupted: checkpoint saved"));
 }
+
+#[test]
+fn plot_draws_mean_and_spread_over_seeds() {
+    let out = tempfile::tempdir().unwrap();
+    for seed in ["1", "2"] {
+        cli()
+            .args(["train", "--out"])
+            .arg(out.path())
+            .args([
+                "--seed",
+                seed,
+                "--set",
+                "algo=random",
+                "--set",
+                "env.name=point2d",
+            ])
+            .args([
+                "--set",
+                "run.iterations=3",
+                "--set",
+                "random.steps_per_iteration=60",
+            ])
+            .args(["--set", "run.eval_episodes=2"])
+            .assert()
+            .success();
+    }
+    let png = out.path().join("curves.png");
+    cli()
+        .arg("plot")
+        .arg(out.path().join("random/point2d"))
+        .arg("--out")
+        .arg(&png)
+        .args(["--threshold", "-1000"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("| random | 60 |"));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..4], b"\x89PNG");
+    let csv = std::fs::read_to_string(png.with_extension("csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "group,x,mean,std,seeds");
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows[1].starts_with("random,60,") && rows[1].ends_with(",2"),
+        "{csv}"
+    );
+    cli()
+        .arg("plot")
+        .arg(out.path())
+        .args(["--y", "no_such_column"])
+        .assert()
+        .code(2);
+}
