@@ -53,10 +53,13 @@ pub fn read_column(run: &Path, name: &str) -> Result<Vec<f64>> {
         .collect())
 }
 
+/// The `(x, y)` columns of each seed of a group.
+type SeedColumns = Vec<(Vec<f64>, Vec<f64>)>;
+
 /// Groups runs by label and averages `y` over seeds at each iteration (rows where `y` is NaN
 /// are skipped, e.g. iterations without an evaluation).
 pub fn curves(runs: &[(String, PathBuf)], x: &str, y: &str) -> Result<Vec<Curve>> {
-    let mut groups: BTreeMap<String, Vec<(Vec<f64>, Vec<f64>)>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, SeedColumns> = BTreeMap::new();
     for (label, run) in runs {
         groups
             .entry(label.clone())
