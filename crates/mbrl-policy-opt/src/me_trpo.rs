@@ -17,7 +17,7 @@
 //!
 //! A single-model ensemble (`model.members = 1`) is the single-model TRPO baseline of Ch. 4.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -40,8 +40,10 @@ use crate::advantages::{process_trajectories, AdvantageConfig};
 use crate::baseline::LinearFeatureBaseline;
 use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use crate::imagination::{imagine, returns_per_member};
-use crate::model_data::{with_prefix, ModelData};
-use crate::model_free::{load_policy_tensors, policy_tensors, table};
+use crate::model_data::{
+    fit_metrics, learner_tensors, load_learner_tensors, ModelData, FIT_COLUMNS,
+};
+use crate::model_free::table;
 use crate::ppo::{Ppo, PpoConfig};
 use crate::trpo::{trpo_step, TrpoConfig};
 
@@ -412,20 +414,19 @@ impl Algorithm for MeTrpo {
     }
 
     fn metric_columns(&self) -> Vec<String> {
-        [
+        let own = [
             "train_return",
-            "model_train_loss",
-            "model_validation_loss",
-            "model_epochs",
             "policy_updates",
             "imagined_return",
             "validation_ratio",
             "data_time_s",
             "model_time_s",
             "policy_time_s",
-        ]
-        .map(String::from)
-        .to_vec()
+        ];
+        own.iter()
+            .chain(FIT_COLUMNS.iter())
+            .map(|c| c.to_string())
+            .collect()
     }
 
     fn train_iteration(&mut self, _iteration: u64) -> Result<IterationStats> {
@@ -448,19 +449,14 @@ impl Algorithm for MeTrpo {
             .map(Trajectory::total_return)
             .collect();
         let train_return = (!completed.is_empty()).then(|| mean(&completed));
-        let epochs: Vec<f64> = fit.epochs.iter().map(|&e| e as f64).collect();
-        let mut metrics = BTreeMap::from([
-            ("model_train_loss".to_string(), mean(&fit.train_loss)),
-            ("model_epochs".to_string(), mean(&epochs)),
+        let mut metrics = fit_metrics(&fit);
+        metrics.extend([
             ("policy_updates".to_string(), updates as f64),
             ("imagined_return".to_string(), imagined_return),
             ("data_time_s".to_string(), data_time),
             ("model_time_s".to_string(), model_time),
             ("policy_time_s".to_string(), policy_time),
         ]);
-        if let Some(v) = &fit.validation_loss {
-            metrics.insert("model_validation_loss".into(), mean(v));
-        }
         if ratio.is_finite() {
             metrics.insert("validation_ratio".into(), ratio);
         }
@@ -479,11 +475,7 @@ impl Algorithm for MeTrpo {
     }
 
     fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {
-        let mut tensors = policy_tensors(&self.policy);
-        for (name, t) in self.model.named_tensors()? {
-            tensors.insert(format!("model.{name}"), t);
-        }
-        tensors.extend(self.data.named_tensors()?);
+        let mut tensors = learner_tensors(&self.policy, self.model.as_ref(), &self.data)?;
         if let Some(change) = &self.last_change {
             tensors.insert("last_change".into(), change.clone());
         }
@@ -504,10 +496,7 @@ impl Algorithm for MeTrpo {
         tensors: HashMap<String, Tensor>,
         state: serde_json::Value,
     ) -> Result<()> {
-        load_policy_tensors(&self.policy, &tensors)?;
-        self.model
-            .load_named_tensors(&with_prefix(&tensors, "model."))?;
-        self.data.load_named_tensors(&tensors)?;
+        load_learner_tensors(&self.policy, self.model.as_mut(), &mut self.data, &tensors)?;
         self.last_change = tensors.get("last_change").cloned();
         let state: SavedState = serde_json::from_value(state)
             .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;

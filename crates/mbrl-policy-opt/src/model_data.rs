@@ -4,9 +4,15 @@
 
 use std::collections::HashMap;
 
+use std::collections::BTreeMap;
+
 use candle_core::Tensor;
 use mbrl_core::data::{ReplayBuffer, Trajectory};
+use mbrl_core::model::{FitSummary, TrainableModel};
+use mbrl_core::policy::GaussianPolicy;
 use mbrl_core::{Error, Result};
+
+use crate::model_free::{load_policy_tensors, policy_tensors};
 
 /// Training and validation buffers of real transitions.
 #[derive(Debug, Clone)]
@@ -84,6 +90,49 @@ pub fn with_prefix(tensors: &HashMap<String, Tensor>, prefix: &str) -> HashMap<S
         .iter()
         .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone())))
         .collect()
+}
+
+/// Metrics columns of a model fit, logged by every model-based trainer.
+pub const FIT_COLUMNS: [&str; 3] = ["model_train_loss", "model_validation_loss", "model_epochs"];
+
+/// The [`FIT_COLUMNS`] of one fit: member means of the losses and of the epochs.
+pub fn fit_metrics(fit: &FitSummary) -> BTreeMap<String, f64> {
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let epochs: Vec<f64> = fit.epochs.iter().map(|&e| e as f64).collect();
+    let mut metrics = BTreeMap::from([
+        ("model_train_loss".to_string(), mean(&fit.train_loss)),
+        ("model_epochs".to_string(), mean(&epochs)),
+    ]);
+    if let Some(v) = &fit.validation_loss {
+        metrics.insert("model_validation_loss".into(), mean(v));
+    }
+    metrics
+}
+
+/// The tensors of a model-based learner: policy (`policy.*`), model (`model.*`) and buffers.
+pub fn learner_tensors(
+    policy: &dyn GaussianPolicy,
+    model: &dyn TrainableModel,
+    data: &ModelData,
+) -> Result<HashMap<String, Tensor>> {
+    let mut tensors = policy_tensors(policy);
+    for (name, t) in model.named_tensors()? {
+        tensors.insert(format!("model.{name}"), t);
+    }
+    tensors.extend(data.named_tensors()?);
+    Ok(tensors)
+}
+
+/// Restores what [`learner_tensors`] saved.
+pub fn load_learner_tensors(
+    policy: &dyn GaussianPolicy,
+    model: &mut dyn TrainableModel,
+    data: &mut ModelData,
+    tensors: &HashMap<String, Tensor>,
+) -> Result<()> {
+    load_policy_tensors(policy, tensors)?;
+    model.load_named_tensors(&with_prefix(tensors, "model."))?;
+    data.load_named_tensors(tensors)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! configuration uses `model.members = 1`, and with more members the steps follow
 //! `bptt.model_env.sampling`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
@@ -31,8 +31,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
-use crate::model_data::{with_prefix, ModelData};
-use crate::model_free::{load_policy_tensors, policy_tensors, table};
+use crate::model_data::{
+    fit_metrics, learner_tensors, load_learner_tensors, ModelData, FIT_COLUMNS,
+};
+use crate::model_free::table;
 use crate::ppo::clip_grad_norm;
 use crate::sampler::EpisodeSampler;
 
@@ -310,18 +312,18 @@ impl Algorithm for VanillaBptt {
     }
 
     fn metric_columns(&self) -> Vec<String> {
-        [
+        let own = [
             "train_return",
-            "model_train_loss",
-            "model_validation_loss",
             "policy_updates",
             "imagined_return",
             "data_time_s",
             "model_time_s",
             "policy_time_s",
-        ]
-        .map(String::from)
-        .to_vec()
+        ];
+        own.iter()
+            .chain(FIT_COLUMNS.iter())
+            .map(|c| c.to_string())
+            .collect()
     }
 
     fn train_iteration(&mut self, _iteration: u64) -> Result<IterationStats> {
@@ -345,18 +347,14 @@ impl Algorithm for VanillaBptt {
         let (updates, imagined) = self.improve_policy()?;
         let policy_time = clock.elapsed().as_secs_f64();
         let train_return = batch.mean_completed_return();
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let mut metrics = BTreeMap::from([
-            ("model_train_loss".to_string(), mean(&fit.train_loss)),
+        let mut metrics = fit_metrics(&fit);
+        metrics.extend([
             ("policy_updates".to_string(), updates as f64),
             ("imagined_return".to_string(), imagined),
             ("data_time_s".to_string(), data_time),
             ("model_time_s".to_string(), model_time),
             ("policy_time_s".to_string(), policy_time),
         ]);
-        if let Some(v) = &fit.validation_loss {
-            metrics.insert("model_validation_loss".into(), mean(v));
-        }
         if let Some(r) = train_return {
             metrics.insert("train_return".into(), r);
         }
@@ -372,11 +370,7 @@ impl Algorithm for VanillaBptt {
     }
 
     fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {
-        let mut tensors = policy_tensors(&self.policy);
-        for (name, t) in self.model.named_tensors()? {
-            tensors.insert(format!("model.{name}"), t);
-        }
-        tensors.extend(self.data.named_tensors()?);
+        let tensors = learner_tensors(&self.policy, self.model.as_ref(), &self.data)?;
         let state = SavedState {
             env_steps: self.env_steps,
             env_rng: RngState::capture(&self.env_rng),
@@ -395,10 +389,7 @@ impl Algorithm for VanillaBptt {
         tensors: HashMap<String, Tensor>,
         state: serde_json::Value,
     ) -> Result<()> {
-        load_policy_tensors(&self.policy, &tensors)?;
-        self.model
-            .load_named_tensors(&with_prefix(&tensors, "model."))?;
-        self.data.load_named_tensors(&tensors)?;
+        load_learner_tensors(&self.policy, self.model.as_mut(), &mut self.data, &tensors)?;
         let state: SavedState = serde_json::from_value(state)
             .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;
         self.env_steps = state.env_steps;
