@@ -3,7 +3,7 @@
 # comparison), SEEDS seeds each (default 0 1 2), then the plot, the aggregated CSV and the
 # table of real steps needed to reach THRESHOLD (default -300) in docs/results/.
 #
-# Usage: scripts/results_pendulum.sh            (about 25 minutes on 2 cores)
+# Usage: scripts/results_pendulum.sh            (about 40 minutes on 2 cores)
 #        SEEDS="0 1 2 3 4" OUT=/tmp/runs scripts/results_pendulum.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,6 @@ for seed in $SEEDS; do
 done
 mkdir -p docs/results
 "$bin" plot "$OUT/me-trpo/pendulum" "$OUT/mb-bptt/pendulum" "$OUT/trpo/pendulum" \
-  --out docs/results/pendulum_eval_return.png --threshold "$THRESHOLD" \
+  --out docs/results/pendulum_eval_return.png --threshold "$THRESHOLD" --log-x \
   --title "Pendulum-v1: evaluation return vs real steps (mean +- std over seeds $SEEDS)" \
   | tee docs/results/pendulum_steps_to_threshold.md

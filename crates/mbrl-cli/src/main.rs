@@ -66,6 +66,9 @@ enum Command {
         /// Also print, per group, the first x at which the mean reaches this value.
         #[arg(long, allow_hyphen_values = true)]
         threshold: Option<f64>,
+        /// Draw the x axis as log10 (sample-efficiency comparisons over decades).
+        #[arg(long)]
+        log_x: bool,
     },
     /// List environments: dimensions, horizon, task families.
     Envs,
@@ -106,7 +109,8 @@ fn main() -> ExitCode {
             y,
             title,
             threshold,
-        } => mbrl_cli::plot::plot(&runs, &out, &x, &y, title.as_deref(), threshold),
+            log_x,
+        } => mbrl_cli::plot::plot(&runs, &out, &x, &y, title.as_deref(), threshold, log_x),
         Command::Envs => commands::envs(),
         Command::Algos => commands::algos(),
         Command::Validate { config, set } => commands::validate(&config, &set),

@@ -217,6 +217,7 @@ pub fn plot(
     y: &str,
     title: Option<&str>,
     threshold: Option<f64>,
+    log_x: bool,
 ) -> Result<()> {
     let mut labelled = Vec::new();
     for arg in runs {
@@ -252,7 +253,23 @@ pub fn plot(
     let title = title
         .map(String::from)
         .unwrap_or_else(|| format!("{y} vs {x}"));
-    draw_png(&curves, out, x, y, &title)?;
+    if log_x {
+        let logged: Vec<Curve> = curves
+            .iter()
+            .map(|c| Curve {
+                label: c.label.clone(),
+                points: c
+                    .points
+                    .iter()
+                    .filter(|p| p.0 > 0.0)
+                    .map(|p| (p.0.log10(), p.1, p.2, p.3))
+                    .collect(),
+            })
+            .collect();
+        draw_png(&logged, out, &format!("log10({x})"), y, &title)?;
+    } else {
+        draw_png(&curves, out, x, y, &title)?;
+    }
     write_csv(&curves, &out.with_extension("csv"))?;
     if let Some(t) = threshold {
         println!("{}", threshold_table(&curves, x, y, t));
