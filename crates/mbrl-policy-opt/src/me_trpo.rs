@@ -41,7 +41,7 @@ use crate::baseline::LinearFeatureBaseline;
 use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use crate::imagination::{imagine, returns_per_member};
 use crate::model_data::{
-    fit_metrics, learner_tensors, load_learner_tensors, ModelData, FIT_COLUMNS,
+    fit_metrics, learner_tensors, load_learner_tensors, real_start_states, ModelData, FIT_COLUMNS,
 };
 use crate::model_free::table;
 use crate::ppo::{Ppo, PpoConfig};
@@ -316,10 +316,7 @@ impl MeTrpo {
 
     /// Real reset observations: a pool of `n` start states, `[n, obs_dim]`.
     fn start_states(&mut self, n: usize) -> Result<Tensor> {
-        let rows = (0..n)
-            .map(|_| Ok(self.env.reset(Some(self.env_rng.next_u64()))?.0))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Tensor::stack(&rows, 0)?)
+        real_start_states(self.env.as_mut(), &mut self.env_rng, n)
     }
 
     /// Step 3: policy optimisation in the ensemble. Returns (updates, last imagined return,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use candle_core::Tensor;
 use mbrl_core::data::{ReplayBuffer, Trajectory};
+use mbrl_core::env::Env;
 use mbrl_core::model::{FitSummary, TrainableModel};
 use mbrl_core::policy::GaussianPolicy;
 use mbrl_core::{Error, Result};
@@ -90,6 +91,19 @@ pub fn with_prefix(tensors: &HashMap<String, Tensor>, prefix: &str) -> HashMap<S
         .iter()
         .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone())))
         .collect()
+}
+
+/// `n` real start states `[n, obs_dim]`: resets of `env` with seeds drawn from `rng` (imagined
+/// rollouts start from the real initial-state distribution).
+pub fn real_start_states(
+    env: &mut dyn Env,
+    rng: &mut dyn rand::RngCore,
+    n: usize,
+) -> Result<Tensor> {
+    let rows = (0..n)
+        .map(|_| Ok(env.reset(Some(rng.next_u64()))?.0))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::stack(&rows, 0)?)
 }
 
 /// Metrics columns of a model fit, logged by every model-based trainer.

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use crate::model_data::{
-    fit_metrics, learner_tensors, load_learner_tensors, ModelData, FIT_COLUMNS,
+    fit_metrics, learner_tensors, load_learner_tensors, real_start_states, ModelData, FIT_COLUMNS,
 };
 use crate::model_free::table;
 use crate::ppo::clip_grad_norm;
@@ -214,10 +214,7 @@ impl VanillaBptt {
     }
 
     fn start_states(&mut self, n: usize) -> Result<Tensor> {
-        let rows = (0..n)
-            .map(|_| Ok(self.env.reset(Some(self.env_rng.next_u64()))?.0))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Tensor::stack(&rows, 0)?)
+        real_start_states(self.env.as_mut(), &mut self.env_rng, n)
     }
 
     /// Discounted imagined return per rollout, differentiable in the policy's parameters.
