@@ -2,32 +2,19 @@
 //! `forward-backward` direction tasks.
 
 use candle_core::Tensor;
-use mbrl_core::env::read_action;
 use mbrl_core::space::{BoxSpace, Space};
+
+use crate::common::finite_action;
 
 /// `[-1, 1]^dim`, the normalised motor commands of every robot.
 pub(crate) fn unit_box(dim: usize) -> mbrl_core::Result<Space> {
     Ok(Space::Box(BoxSpace::uniform(-1.0, 1.0, dim)?))
 }
 
-/// `R^dim`.
-pub(crate) fn unbounded(dim: usize) -> mbrl_core::Result<Space> {
-    Ok(Space::Box(BoxSpace::uniform(
-        f32::NEG_INFINITY,
-        f32::INFINITY,
-        dim,
-    )?))
-}
-
 /// Reads a rank-1 action of `dim` finite elements and clips it into `[-1, 1]` (MuJoCo's
 /// `ctrllimited`); NaN or infinite elements are an error.
 pub(crate) fn read_ctrl(action: &Tensor, dim: usize, env: &str) -> mbrl_core::Result<Vec<f32>> {
-    let values = read_action(action, dim)?;
-    if values.iter().any(|v| !v.is_finite()) {
-        return Err(mbrl_core::Error::InvalidArgument(format!(
-            "{env}: action {values:?} has a NaN or infinite element; actions must be finite"
-        )));
-    }
+    let values = finite_action(action, dim, env)?;
     Ok(values.into_iter().map(|v| v.clamp(-1.0, 1.0)).collect())
 }
 

@@ -42,11 +42,10 @@ use mbrl_core::task::{never_terminated, Task, TaskDistribution, TaskFunctions};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{
-    column, ctrl_sq, ctrl_sq_batch, read_ctrl, standard_normal, unbounded, unit_box,
-};
+use super::common::{column, ctrl_sq, ctrl_sq_batch, read_ctrl, standard_normal, unit_box};
 use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim, SimState};
 use super::RewardKind;
+use crate::common::unbounded;
 use crate::registry::{check_task_family, EnvEntry};
 
 /// Registry name of the thesis (Appendix A.2) variant.

@@ -26,9 +26,10 @@ use mbrl_core::task::{never_terminated, TaskFunctions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{column, ctrl_sq, ctrl_sq_batch, read_ctrl, unbounded, unit_box};
+use super::common::{column, ctrl_sq, ctrl_sq_batch, read_ctrl, unit_box};
 use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim, SimState};
 use super::RewardKind;
+use crate::common::unbounded;
 use crate::registry::{check_task_family, EnvEntry};
 
 /// Registry name of the thesis (Appendix A.2) variant.
