@@ -75,6 +75,10 @@ pub fn registry() -> &'static [EnvEntry] {
         crate::robots::half_cheetah::ENTRY_V5,
         crate::robots::hopper::ENTRY,
         crate::robots::hopper::ENTRY_V5,
+        crate::robots::walker2d::ENTRY,
+        crate::robots::walker2d::ENTRY_V5,
+        crate::robots::swimmer::ENTRY,
+        crate::robots::swimmer::ENTRY_V5,
     ]
 }
 

@@ -16,18 +16,24 @@
 //! - `hopper-v5` (Gymnasium v5): `r = healthy + v - 0.001 ||a||^2`, terminated when not
 //!   healthy; healthy means `z > 0.7`, `|pitch| < 0.2` and every `|s'[1..]| < 100` (Gymnasium
 //!   checks unclipped velocities there); horizon 1000.
+//!
+//! Task family: `random-dynamics` ([`super::random_dynamics`]: random masses, inertias,
+//! joint damping and friction); switching the task takes effect at the next step.
 
 use std::sync::Arc;
 
 use candle_core::Tensor;
 use mbrl_core::env::{vector, Env, EnvSpec, Info, Step};
 use mbrl_core::space::Space;
-use mbrl_core::task::{never_terminated, TaskFunctions};
-use rand::{Rng, SeedableRng};
+use mbrl_core::task::{never_terminated, Task, TaskDistribution, TaskFunctions};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::common::{column, ctrl_sq, ctrl_sq_batch, read_ctrl, unit_box};
-use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim, SimState};
+use super::random_dynamics::{self, RandomDynamicsConfig};
+use super::sim::{
+    BodySpec, CapsuleSpec, DynamicsScale, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim, SimState,
+};
 use super::RewardKind;
 use crate::common::unbounded;
 use crate::registry::{check_task_family, EnvEntry};
@@ -56,16 +62,20 @@ pub const INIT_Z: f32 = 1.25;
 pub const VEL_CLIP: f32 = 10.0;
 /// Scale of the uniform reset noise.
 pub const RESET_NOISE: f32 = 5e-3;
+/// Task family: random masses, inertias, damping and friction.
+pub const FAMILY_RANDOM_DYNAMICS: &str = random_dynamics::FAMILY;
+/// Every task family.
+pub const FAMILIES: &[&str] = &[FAMILY_RANDOM_DYNAMICS];
 
 /// Registry entry of the thesis variant.
 pub const ENTRY: EnvEntry = EnvEntry {
     name: NAME,
     description: "hopper on rapier3d, A.2 soft-constraint reward, no termination (Appendix A.2)",
     horizon: HORIZON,
-    task_families: &[],
+    task_families: FAMILIES,
     make: |family| {
         check_task_family(&ENTRY, family)?;
-        Ok(Box::new(Hopper::new(RewardKind::MeTrpo)?))
+        Ok(Box::new(Hopper::with_family(RewardKind::MeTrpo, family)?))
     },
 };
 
@@ -74,10 +84,13 @@ pub const ENTRY_V5: EnvEntry = EnvEntry {
     name: NAME_V5,
     description: "hopper on rapier3d, Gymnasium v5 reward and early termination",
     horizon: HORIZON_V5,
-    task_families: &[],
+    task_families: FAMILIES,
     make: |family| {
         check_task_family(&ENTRY_V5, family)?;
-        Ok(Box::new(Hopper::new(RewardKind::GymnasiumV5)?))
+        Ok(Box::new(Hopper::with_family(
+            RewardKind::GymnasiumV5,
+            family,
+        )?))
     },
 };
 
@@ -146,21 +159,52 @@ pub fn spec() -> RobotSpec {
 pub struct Hopper {
     sim: Sim,
     reward: RewardKind,
+    /// Whether the `random-dynamics` family is active.
+    random_family: bool,
+    dynamics: DynamicsScale,
+    random_dynamics: RandomDynamicsConfig,
     obs_space: Space,
     act_space: Space,
     rng: ChaCha8Rng,
 }
 
 impl Hopper {
-    /// A new environment with the given reward.
+    /// A new environment with the given reward and no task family.
     pub fn new(reward: RewardKind) -> crate::Result<Self> {
+        Self::with_family(reward, None)
+    }
+
+    /// A new environment with the given reward and `family` (one of [`FAMILIES`]) active, or
+    /// none. Until `set_task` the hopper has its as-built dynamics.
+    pub fn with_family(reward: RewardKind, family: Option<&str>) -> crate::Result<Self> {
+        let random_family = match family {
+            None => false,
+            Some(FAMILY_RANDOM_DYNAMICS) => true,
+            Some(other) => {
+                return Err(crate::Error::UnknownTaskFamily {
+                    env: NAME.to_string(),
+                    family: other.to_string(),
+                    valid: FAMILIES.iter().map(|s| s.to_string()).collect(),
+                })
+            }
+        };
+        let sim = Sim::new(&spec());
         Ok(Self {
-            sim: Sim::new(&spec()),
+            dynamics: DynamicsScale::nominal(sim.dynamics_layout()),
+            sim,
             reward,
+            random_family,
+            random_dynamics: RandomDynamicsConfig::default(),
             obs_space: unbounded(OBS_DIM)?,
             act_space: unit_box(ACT_DIM)?,
             rng: ChaCha8Rng::seed_from_u64(0),
         })
+    }
+
+    /// The same environment with another range for the `random-dynamics` tasks.
+    pub fn with_random_dynamics(mut self, config: RandomDynamicsConfig) -> Self {
+        self.random_dynamics = config;
+        self
     }
 
     /// Generalized coordinates: root x, z (relative to 1.25), pitch, 3 joint angles.
@@ -268,6 +312,38 @@ impl Env for Hopper {
         Arc::new(HopperTask {
             reward: self.reward,
         })
+    }
+
+    fn task_distribution(&mut self) -> Option<&mut dyn TaskDistribution> {
+        if self.random_family {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+impl TaskDistribution for Hopper {
+    fn family(&self) -> &str {
+        FAMILY_RANDOM_DYNAMICS
+    }
+
+    fn sample_tasks(&self, n: usize, rng: &mut dyn RngCore) -> Vec<Task> {
+        let layout = self.sim.dynamics_layout();
+        (0..n)
+            .map(|_| self.random_dynamics.sample(layout, rng))
+            .collect()
+    }
+
+    fn set_task(&mut self, task: &Task) -> mbrl_core::Result<()> {
+        let scale = random_dynamics::scale(self.sim.dynamics_layout(), task, NAME)?;
+        self.sim.set_dynamics(&scale)?;
+        self.dynamics = scale;
+        Ok(())
+    }
+
+    fn current_task(&self) -> Task {
+        random_dynamics::task(&self.dynamics)
     }
 }
 

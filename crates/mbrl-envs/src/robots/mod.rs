@@ -9,7 +9,10 @@
 //!   (Gymnasium's reward), with the `forward-backward`, `disabled-joint` and
 //!   `sloped-terrain` task families (Sec. 9.4);
 //! - [`hopper`]: `hopper` (A.2 soft-constraint reward) and `hopper-v5` (Gymnasium's reward
-//!   and early termination).
+//!   and early termination), with the `random-dynamics` task family ([`random_dynamics`]);
+//! - [`walker2d`]: `walker2d` (A.2 hopper-style soft-constraint reward) and `walker2d-v5`,
+//!   with the `forward-backward` and `random-dynamics` task families;
+//! - [`swimmer`]: `swimmer` (A.2 reward) and `swimmer-v5`, in MuJoCo's fluid-drag model.
 //!
 //! [`make_robot`] builds a robot by registry name as a [`RobotEnv`]: an [`Env`] that also
 //! exposes its [`SimState`] for [`crate::render`]. `docs/robots.md` lists the constants, the
@@ -18,7 +21,10 @@
 mod common;
 pub mod half_cheetah;
 pub mod hopper;
+pub mod random_dynamics;
 pub mod sim;
+pub mod swimmer;
+pub mod walker2d;
 
 pub use half_cheetah::{HalfCheetah, HalfCheetahConfig};
 pub use sim::{Sim, SimState};
@@ -41,25 +47,32 @@ pub const ROBOT_NAMES: &[&str] = &[
     half_cheetah::NAME_V5,
     hopper::NAME,
     hopper::NAME_V5,
+    walker2d::NAME,
+    walker2d::NAME_V5,
+    swimmer::NAME,
+    swimmer::NAME_V5,
 ];
 
 /// Builds the robot registered as `name` with `family` active (no time limit), as a
 /// [`RobotEnv`]; unknown names and families are errors listing the valid ones.
 pub fn make_robot(name: &str, family: Option<&str>) -> crate::Result<Box<dyn RobotEnv>> {
-    if name == hopper::NAME || name == hopper::NAME_V5 {
-        if let Some(f) = family {
-            return Err(crate::Error::UnknownTaskFamily {
-                env: name.to_string(),
-                family: f.to_string(),
-                valid: Vec::new(),
-            });
+    let reward = if name.ends_with("-v5") {
+        RewardKind::GymnasiumV5
+    } else {
+        RewardKind::MeTrpo
+    };
+    match name {
+        hopper::NAME | hopper::NAME_V5 => {
+            return Ok(Box::new(hopper::Hopper::with_family(reward, family)?))
         }
-        let reward = if name == hopper::NAME {
-            RewardKind::MeTrpo
-        } else {
-            RewardKind::GymnasiumV5
-        };
-        return Ok(Box::new(hopper::Hopper::new(reward)?));
+        walker2d::NAME | walker2d::NAME_V5 => {
+            return Ok(Box::new(walker2d::Walker2d::new(reward, family)?))
+        }
+        swimmer::NAME | swimmer::NAME_V5 => {
+            crate::registry::check_task_family(&swimmer::ENTRY, family)?;
+            return Ok(Box::new(swimmer::Swimmer::new(reward)?));
+        }
+        _ => {}
     }
     let config = match name {
         half_cheetah::NAME => HalfCheetahConfig::default(),

@@ -19,6 +19,14 @@
 
 use rapier3d::prelude::*;
 
+mod dynamics;
+mod fluid;
+
+use dynamics::Nominal;
+pub use dynamics::{DynamicsLayout, DynamicsScale};
+pub use fluid::Fluid;
+use fluid::FluidDrag;
+
 /// A capsule given by its two end points in the body frame and its radius.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CapsuleSpec {
@@ -112,6 +120,9 @@ pub struct BodySpec {
 pub enum RootJoint {
     /// MuJoCo's `rootx` (slide x), `rootz` (slide z), `rooty` (hinge y): motion in the x-z plane.
     Planar,
+    /// Slide x, slide y, hinge z (the swimmer's `slider1`, `slider2`, `free_body_rot`): motion
+    /// in the horizontal x-y plane.
+    PlanarXY,
 }
 
 /// How body masses are obtained from the geoms.
@@ -196,6 +207,10 @@ pub struct Sim {
     links: Vec<RigidBodyHandle>,
     motors: Vec<Motor>,
     ndofs: usize,
+    /// As-built values that [`Sim::set_dynamics`] scales.
+    nominal: Nominal,
+    /// Drag of the fluid around the robot ([`Sim::set_fluid`]).
+    fluid: Option<FluidDrag>,
 }
 
 impl Sim {
@@ -206,7 +221,7 @@ impl Sim {
         let mut multibody_joints = MultibodyJointSet::new();
 
         let ground = bodies.insert(RigidBodyBuilder::fixed());
-        colliders.insert_with_parent(
+        let ground_collider = colliders.insert_with_parent(
             ColliderBuilder::halfspace(rapier3d::na::Unit::new_unchecked(Vector::Z))
                 .friction(spec.ground_friction)
                 .friction_combine_rule(CoefficientCombineRule::Max)
@@ -235,6 +250,7 @@ impl Sim {
         // World positions: every body frame of these models is axis-aligned with its parent.
         let mut world = Vec::with_capacity(spec.bodies.len());
         let mut links = Vec::with_capacity(spec.bodies.len());
+        let mut geoms = Vec::new();
         for body in &spec.bodies {
             let offset = Vector::from(body.pos);
             let pos = match body.parent {
@@ -248,7 +264,7 @@ impl Sim {
                     .can_sleep(false),
             );
             for geom in &body.geoms {
-                colliders.insert_with_parent(
+                let geom = colliders.insert_with_parent(
                     ColliderBuilder::capsule_from_endpoints(
                         Vector::from(geom.a),
                         Vector::from(geom.b),
@@ -265,6 +281,7 @@ impl Sim {
                     handle,
                     &mut bodies,
                 );
+                geoms.push(geom);
             }
             links.push(handle);
         }
@@ -274,6 +291,12 @@ impl Sim {
         let root_joint = match spec.root {
             RootJoint::Planar => GenericJointBuilder::new(
                 JointAxesMask::LIN_Y | JointAxesMask::ANG_X | JointAxesMask::ANG_Z,
+            )
+            .local_anchor1(world[0])
+            .local_anchor2(Vector::ZERO)
+            .build(),
+            RootJoint::PlanarXY => GenericJointBuilder::new(
+                JointAxesMask::LIN_Z | JointAxesMask::ANG_X | JointAxesMask::ANG_Y,
             )
             .local_anchor1(world[0])
             .local_anchor2(Vector::ZERO)
@@ -314,6 +337,7 @@ impl Sim {
 
         // Collapse the fixed anchor to zero DoFs, then set the per-DoF joint properties.
         let mut ndofs = 0;
+        let mut hinge_damping = Vec::new();
         if let Some((mb, _)) = multibody_joints.get_mut(root) {
             mb.forward_kinematics(&bodies, true);
             mb.damping_mut().fill(0.0);
@@ -326,6 +350,7 @@ impl Sim {
             if let Some((mb, link_id)) = multibody_joints.get_mut(handle) {
                 let dof = mb.link(link_id).map(|l| l.assembly_id()).unwrap_or(0);
                 mb.damping_mut()[dof] = hinge.damping;
+                hinge_damping.push((dof, hinge.damping));
                 mb.armature_mut()[dof] = hinge.armature;
                 if let Some(link) = mb.link_mut(link_id) {
                     // A revolute joint's free axis is its angular x axis.
@@ -354,6 +379,7 @@ impl Sim {
             ccd: CCDSolver::new(),
             soft_bodies: SoftBodySet::new(),
         };
+        let nominal = Nominal::of(&state, &links, geoms, ground_collider, hinge_damping);
         Self {
             initial: state.clone(),
             state,
@@ -361,10 +387,12 @@ impl Sim {
             params,
             gravity: Vector::new(0.0, 0.0, -9.81),
             frame_skip: spec.frame_skip,
+            nominal,
             root,
             links,
             motors,
             ndofs,
+            fluid: None,
         }
     }
 
@@ -426,6 +454,9 @@ impl Sim {
                 if let Some(rb) = self.state.bodies.get_mut(link) {
                     rb.reset_torques(false);
                 }
+            }
+            if let Some(fluid) = &self.fluid {
+                fluid.apply(&mut self.state.bodies);
             }
             for (motor, &u) in self.motors.iter().zip(ctrl) {
                 let Some(child) = self.state.bodies.get(motor.child) else {
