@@ -456,7 +456,9 @@ impl Sim {
                 }
             }
             if let Some(fluid) = &self.fluid {
-                fluid.apply(&mut self.state.bodies);
+                if let Some((mb, _)) = self.state.multibody_joints.get(self.root) {
+                    fluid.apply(&mut self.state.bodies, mb);
+                }
             }
             for (motor, &u) in self.motors.iter().zip(ctrl) {
                 let Some(child) = self.state.bodies.get(motor.child) else {

@@ -14,7 +14,10 @@
 //!
 //! applied at the centre of mass, as MuJoCo's `mj_inertiaBoxFluidModel` (see MuJoCo's
 //! "Fluid forces" documentation). The forces are evaluated from the velocities at the start of
-//! every physics step (explicit), where MuJoCo's RK4 integrates them within the step.
+//! every physics step (explicit), where MuJoCo's RK4 integrates them within the step. The
+//! velocities come from the multibody's generalized velocities through the link Jacobians:
+//! rapier refreshes the links' rigid-body velocities only when its solver starts, so between
+//! steps (and after a reset) they are one physics step old.
 
 use rapier3d::prelude::*;
 
@@ -29,31 +32,41 @@ pub struct Fluid {
     pub viscosity: f32,
 }
 
-/// The fluid and each body's equivalent inertia box.
+/// The fluid and each link's equivalent inertia box.
 pub(super) struct FluidDrag {
     fluid: Fluid,
-    bodies: Vec<(RigidBodyHandle, [f32; 3])>,
+    /// Half-sizes of each link's equivalent inertia box, by multibody link id.
+    boxes: Vec<[f32; 3]>,
 }
 
 impl FluidDrag {
-    /// Resets the bodies' user forces and adds the fluid's force and torque to each; the
-    /// motor torques are added after this.
-    pub(super) fn apply(&self, bodies: &mut RigidBodySet) {
+    /// Resets the links' user forces and adds the fluid's force and torque to each; the motor
+    /// torques are added after this.
+    pub(super) fn apply(&self, bodies: &mut RigidBodySet, multibody: &Multibody) {
         let Fluid {
             density: rho,
             viscosity: beta,
         } = self.fluid;
-        for &(handle, r) in &self.bodies {
-            let Some(rb) = bodies.get_mut(handle) else {
+        let qdot = multibody.generalized_velocity();
+        for (link, &r) in multibody.links().zip(&self.boxes) {
+            let Some(rb) = bodies.get_mut(link.rigid_body_handle()) else {
                 continue;
             };
+            // Jacobian rows: the velocity of the link's centre of mass (of the link frame's
+            // origin for the root link, whose offset rapier leaves out), then its spin.
+            let jv = multibody.body_jacobian(link.link_id()) * qdot;
+            let spin = Vector::new(jv[3], jv[4], jv[5]);
+            let mut linvel = Vector::new(jv[0], jv[1], jv[2]);
+            if link.link_id() == 0 {
+                linvel += spin.cross(rb.center_of_mass() - link.local_to_world().translation);
+            }
             let frame = *rb.rotation()
                 * rb.mass_properties()
                     .local_mprops
                     .principal_inertia_local_frame;
             let to_local = frame.inverse();
-            let v: [f32; 3] = (to_local * rb.linvel()).into();
-            let w: [f32; 3] = (to_local * rb.angvel()).into();
+            let v: [f32; 3] = (to_local * linvel).into();
+            let w: [f32; 3] = (to_local * spin).into();
             let r_eq = (r[0] + r[1] + r[2]) / 3.0;
             let pi = std::f32::consts::PI;
             let mut force = [0.0f32; 3];
@@ -76,22 +89,29 @@ impl Sim {
     /// Immerses the robot in `fluid` (or takes it out with `None`): from the next step on,
     /// every body feels MuJoCo's inertia-box drag (see the module docs).
     pub fn set_fluid(&mut self, fluid: Option<Fluid>) {
-        self.fluid = fluid.map(|fluid| FluidDrag {
-            fluid,
-            bodies: self
-                .links
-                .iter()
-                .filter_map(|&h| {
-                    let props = self.state.bodies.get(h)?.mass_properties().local_mprops;
-                    let m = props.mass();
-                    let i: [f32; 3] = props.principal_inertia().into();
-                    let half = |a: usize, b: usize, c: usize| {
-                        (1.5 / m * (i[b] + i[c] - i[a])).max(1e-15).sqrt()
-                    };
-                    Some((h, [half(0, 1, 2), half(1, 2, 0), half(2, 0, 1)]))
-                })
-                .collect(),
-        });
+        let bodies = &self.state.bodies;
+        let boxes = self
+            .state
+            .multibody_joints
+            .get(self.root)
+            .map(|(mb, _)| {
+                mb.links()
+                    .map(|link| {
+                        let props = bodies
+                            .get(link.rigid_body_handle())
+                            .map(|rb| rb.mass_properties().local_mprops)
+                            .unwrap_or_default();
+                        let m = props.mass();
+                        let i: [f32; 3] = props.principal_inertia().into();
+                        let half = |a: usize, b: usize, c: usize| {
+                            (1.5 / m * (i[b] + i[c] - i[a])).max(1e-15).sqrt()
+                        };
+                        [half(0, 1, 2), half(1, 2, 0), half(2, 0, 1)]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.fluid = fluid.map(|fluid| FluidDrag { fluid, boxes });
     }
 
     /// Turns off every contact of the robot's geoms (MJCF `contype="0" conaffinity="0"`, as
