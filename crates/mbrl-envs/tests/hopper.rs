@@ -1,10 +1,14 @@
-//! `hopper` and `hopper-v5`: `check_env`, task functions equal `step` rewards and
-//! terminations, long rollouts stay finite, determinism, and the v5 early termination.
+//! `hopper` and `hopper-v5`: `check_env` (also with the `random-dynamics` family), task
+//! functions equal `step` rewards and terminations, long rollouts stay finite, determinism
+//! (also across processes and under a random-dynamics task), the v5 early termination, and
+//! random dynamics change the motion.
 
 use mbrl_core::check_env::{check_env, CheckEnvOptions};
 use mbrl_core::env::{vector, Env};
+use mbrl_core::task::Task;
 use mbrl_envs::render::{render_gif, RenderOptions};
-use mbrl_envs::robots::hopper::{Hopper, ACT_DIM, NAME, NAME_V5, OBS_DIM};
+use mbrl_envs::robots::hopper::{Hopper, ACT_DIM, FAMILY_RANDOM_DYNAMICS, NAME, NAME_V5, OBS_DIM};
+use mbrl_envs::robots::random_dynamics::RandomDynamicsConfig;
 use mbrl_envs::robots::{make_robot, RewardKind};
 use mbrl_envs::{make_factory, EnvConfig};
 use rand::{Rng, SeedableRng};
@@ -29,9 +33,15 @@ fn action(pattern: usize, t: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
 
 #[test]
 fn passes_check_env() {
-    for name in [NAME, NAME_V5] {
+    for (name, family) in [
+        (NAME, None),
+        (NAME_V5, None),
+        (NAME, Some(FAMILY_RANDOM_DYNAMICS)),
+        (NAME_V5, Some(FAMILY_RANDOM_DYNAMICS)),
+    ] {
         let config = EnvConfig {
             name: name.into(),
+            task_family: family.map(str::to_string),
             ..EnvConfig::default()
         };
         let report = check_env(
@@ -62,20 +72,39 @@ fn spaces_and_masses_follow_the_mjcf_model() {
     assert!((obs[0] - 1.25).abs() < 0.01, "starts at z = 1.25: {obs:?}");
 }
 
+/// Every action pattern, plain and under random-dynamics tasks (switched every 250 steps),
+/// also with the ProMP code's wide range (`L = 3`: factors in `[0.30, 3.4]`).
 #[test]
 fn long_rollouts_stay_finite_under_every_action_pattern() {
-    for pattern in 0..3 {
-        let mut env = Hopper::new(RewardKind::MeTrpo).unwrap();
+    let configs = [
+        None,
+        Some(RandomDynamicsConfig::default()),
+        Some(RandomDynamicsConfig {
+            log_scale_limit: 3.0,
+        }),
+    ];
+    for (pattern, config) in (0..3).flat_map(|p| configs.iter().map(move |c| (p, c))) {
+        let family = config.map(|_| FAMILY_RANDOM_DYNAMICS);
+        let mut env = Hopper::with_family(RewardKind::MeTrpo, family).unwrap();
+        if let Some(c) = config {
+            env = env.with_random_dynamics(*c);
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         env.reset(Some(7)).unwrap();
         for t in 0..1000 {
+            if t % 250 == 0 {
+                if let Some(dist) = env.task_distribution() {
+                    let task = dist.sample_tasks(1, &mut rng).remove(0);
+                    dist.set_task(&task).unwrap();
+                }
+            }
             let step = env
                 .step(&vector(&action(pattern, t, &mut rng)).unwrap())
                 .unwrap();
             let obs = step.obs.to_vec1::<f32>().unwrap();
             assert!(
                 obs.iter().all(|v| v.is_finite() && v.abs() < 1e3) && step.reward.is_finite(),
-                "pattern {pattern} t={t}: {obs:?}"
+                "pattern {pattern} {config:?} t={t}: {obs:?}"
             );
             assert!(!step.terminated, "the A.2 variant never terminates");
         }
@@ -121,6 +150,162 @@ fn falling_terminates_only_the_v5_variant() {
     let mut a2 = Hopper::new(RewardKind::MeTrpo).unwrap();
     a2.reset(Some(1)).unwrap();
     assert!((0..300).all(|_| !a2.step(&zero).unwrap().terminated));
+}
+
+/// Task functions reproduce `step`'s reward and termination under random-dynamics tasks
+/// switched mid-episode.
+#[test]
+fn task_functions_equal_step_under_random_dynamics() {
+    for name in [NAME, NAME_V5] {
+        let config = EnvConfig {
+            name: name.into(),
+            task_family: Some(FAMILY_RANDOM_DYNAMICS.into()),
+            ..EnvConfig::default()
+        };
+        let mut env = make_factory(&config).unwrap()().unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut obs = env.reset(Some(3)).unwrap().0.to_vec1::<f32>().unwrap();
+        let batch = |v: &[f32]| {
+            candle_core::Tensor::from_slice(v, (1, v.len()), &candle_core::Device::Cpu).unwrap()
+        };
+        for t in 0..240 {
+            if t % 40 == 0 {
+                let dist = env.task_distribution().unwrap();
+                let task = dist.sample_tasks(1, &mut rng).remove(0);
+                dist.set_task(&task).unwrap();
+                assert_eq!(dist.current_task(), task);
+            }
+            let a = action(0, t, &mut rng);
+            let step = env.step(&vector(&a).unwrap()).unwrap();
+            let next = step.obs.to_vec1::<f32>().unwrap();
+            let fns = env.task_functions();
+            let (o, u, n) = (batch(&obs), batch(&a), batch(&next));
+            let r = fns.reward(&o, &u, &n).unwrap().to_vec1::<f32>().unwrap()[0] as f64;
+            let done = fns
+                .terminated(&o, &u, &n)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()[0];
+            assert!(
+                (r - step.reward).abs() <= 1e-5 * (1.0 + step.reward.abs()),
+                "{name} t={t}: task fn {r} vs step {}",
+                step.reward
+            );
+            assert_eq!(done == 1.0, step.terminated, "{name} t={t}");
+            obs = next;
+            if step.terminated || step.truncated {
+                obs = env.reset(None).unwrap().0.to_vec1::<f32>().unwrap();
+            }
+        }
+    }
+}
+
+/// Observations after 30 steps of a square wave from `reset(1)` under `task`.
+fn motion_under(task: &Task) -> Vec<f32> {
+    let mut env = Hopper::with_family(RewardKind::MeTrpo, Some(FAMILY_RANDOM_DYNAMICS)).unwrap();
+    env.task_distribution().unwrap().set_task(task).unwrap();
+    env.reset(Some(1)).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut obs = Vec::new();
+    for t in 0..30 {
+        let a = vector(&action(2, t, &mut rng)).unwrap();
+        obs = env.step(&a).unwrap().obs.to_vec1::<f32>().unwrap();
+    }
+    obs
+}
+
+/// Different random-dynamics tasks give different trajectories for the same actions from the
+/// same state, the task survives resets, and heavier bodies swing their joints more slowly.
+#[test]
+fn random_dynamics_change_the_motion() {
+    let mut env = Hopper::with_family(RewardKind::MeTrpo, Some(FAMILY_RANDOM_DYNAMICS)).unwrap();
+    let dist = env.task_distribution().unwrap();
+    let tasks = dist.sample_tasks(20, &mut ChaCha8Rng::seed_from_u64(0));
+    // 4 masses, 12 inertias, 3 dampings, 4 geom frictions and the ground's.
+    let n = 4 * 4 + 3 + 4 + 1;
+    assert!(tasks.iter().all(|t| t.params.len() == n));
+    // Default range: masses, inertias and frictions in [1/1.5, 1.5], dampings in [1/1.3, 1.3].
+    let all: Vec<f64> = tasks.iter().flat_map(|t| t.params.clone()).collect();
+    assert!(all
+        .iter()
+        .all(|&f| (1.0 / 1.5 - 1e-6..=1.5 + 1e-6).contains(&f)));
+    assert!(all.iter().any(|&f| f > 1.3) && all.iter().any(|&f| f < 0.75));
+    let (a, b) = (motion_under(&tasks[0]), motion_under(&tasks[1]));
+    let base = motion_under(&Task::new("nominal", vec![1.0; n]));
+    assert_ne!(a, b);
+    assert_ne!(a, base);
+    assert_eq!(a, motion_under(&tasks[0]));
+
+    let mut heavy = vec![2.0; 16];
+    heavy.extend(vec![1.0; n - 16]);
+    let heavy = motion_under(&Task::new("heavy", heavy));
+    let swing = |obs: &[f32]| obs[8..11].iter().map(|v| v.abs()).sum::<f32>();
+    assert!(
+        swing(&heavy) < 0.8 * swing(&base),
+        "joint speeds heavy {} vs nominal {}",
+        swing(&heavy),
+        swing(&base)
+    );
+    let dist = env.task_distribution().unwrap();
+    dist.set_task(&Task::new("heavy", vec![2.0; n])).unwrap();
+    let masses = env.body_masses();
+    assert!((masses[0] - 2.0 * 3.665).abs() < 0.02, "{masses:?}");
+    let dist = env.task_distribution().unwrap();
+    assert!(dist.set_task(&Task::new("short", vec![1.0; 3])).is_err());
+    assert!(dist.set_task(&Task::new("zero", vec![0.0; n])).is_err());
+}
+
+/// Runs in a child process of this test binary when `MBRL_HOPPER_CHILD` is set.
+#[test]
+fn trajectories_are_identical_across_processes() {
+    let mut bits: Vec<u32> = Vec::new();
+    for family in [None, Some(FAMILY_RANDOM_DYNAMICS)] {
+        let mut env = Hopper::with_family(RewardKind::GymnasiumV5, family).unwrap();
+        if let Some(dist) = env.task_distribution() {
+            let task = dist
+                .sample_tasks(1, &mut ChaCha8Rng::seed_from_u64(4))
+                .remove(0);
+            dist.set_task(&task).unwrap();
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        env.reset(Some(9)).unwrap();
+        for t in 0..300 {
+            let step = env.step(&vector(&action(0, t, &mut rng)).unwrap()).unwrap();
+            bits.extend(
+                step.obs
+                    .to_vec1::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits()),
+            );
+            if step.terminated {
+                env.reset(None).unwrap();
+            }
+        }
+    }
+    let digest = bits.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    if std::env::var_os("MBRL_HOPPER_CHILD").is_some() {
+        println!("DIGEST={digest:016x}");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "trajectories_are_identical_across_processes",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MBRL_HOPPER_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed: {stdout}");
+    assert!(
+        stdout.contains(&format!("DIGEST={digest:016x}")),
+        "child digest differs from {digest:016x}: {stdout}"
+    );
 }
 
 #[test]

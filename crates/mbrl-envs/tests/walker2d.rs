@@ -7,6 +7,7 @@ use mbrl_core::env::{vector, Env};
 use mbrl_core::task::Task;
 use mbrl_envs::render::{render_gif, RenderOptions};
 use mbrl_envs::robots::make_robot;
+use mbrl_envs::robots::random_dynamics::RandomDynamicsConfig;
 use mbrl_envs::robots::walker2d::{
     Walker2d, ACT_DIM, FAMILIES, FAMILY_FORWARD_BACKWARD, FAMILY_RANDOM_DYNAMICS, NAME, NAME_V5,
     OBS_DIM,
@@ -154,12 +155,22 @@ fn task_functions_equal_step_rewards_and_terminations_under_every_task() {
     }
 }
 
+/// Every family and action pattern (tasks switched every 250 steps), random dynamics also
+/// with the ProMP code's wide range (`L = 3`: factors in `[0.30, 3.4]`).
 #[test]
 fn long_rollouts_stay_finite_under_every_family_and_action_pattern() {
-    let families = std::iter::once(None).chain(FAMILIES.iter().map(|f| Some(*f)));
-    for family in families {
+    let wide = RandomDynamicsConfig {
+        log_scale_limit: 3.0,
+    };
+    let families = std::iter::once(None)
+        .chain(FAMILIES.iter().map(|f| Some(*f)))
+        .map(|f| (f, RandomDynamicsConfig::default()))
+        .chain([(Some(FAMILY_RANDOM_DYNAMICS), wide)]);
+    for (family, range) in families {
         for pattern in [Pattern::Random, Pattern::BangBang, Pattern::SquareWave] {
-            let mut env = Walker2d::new(RewardKind::MeTrpo, family).unwrap();
+            let mut env = Walker2d::new(RewardKind::MeTrpo, family)
+                .unwrap()
+                .with_random_dynamics(range);
             let mut rng = ChaCha8Rng::seed_from_u64(11);
             env.reset(Some(11)).unwrap();
             for t in 0..1000 {
@@ -172,11 +183,11 @@ fn long_rollouts_stay_finite_under_every_family_and_action_pattern() {
                 let a = action(pattern, t, &mut rng);
                 let step = env
                     .step(&vector(&a).unwrap())
-                    .unwrap_or_else(|e| panic!("{family:?} {pattern:?} t={t}: {e}"));
+                    .unwrap_or_else(|e| panic!("{family:?} {range:?} {pattern:?} t={t}: {e}"));
                 let obs = step.obs.to_vec1::<f32>().unwrap();
                 assert!(
                     obs.iter().all(|v| v.is_finite() && v.abs() < 1e3) && step.reward.is_finite(),
-                    "{family:?} {pattern:?} t={t}: {obs:?}"
+                    "{family:?} {range:?} {pattern:?} t={t}: {obs:?}"
                 );
                 assert!(!step.terminated, "the A.2 variant never terminates");
             }
