@@ -79,6 +79,9 @@ pub fn registry() -> &'static [EnvEntry] {
         crate::robots::walker2d::ENTRY_V5,
         crate::robots::swimmer::ENTRY,
         crate::robots::swimmer::ENTRY_V5,
+        crate::robots::ant::ENTRY,
+        crate::robots::ant::ENTRY_V5,
+        crate::robots::arm7dof::ENTRY,
     ]
 }
 

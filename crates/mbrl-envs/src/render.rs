@@ -203,14 +203,19 @@ fn draw_frame(state: &SimState, options: &RenderOptions, height: u16) -> Vec<u8>
     pixels
 }
 
-/// World end points and radius of every capsule collider.
+/// World end points and radius of every capsule and ball collider; a ball is drawn as a
+/// capsule of zero length.
 fn capsules(state: &SimState) -> Vec<([f32; 3], [f32; 3], f32)> {
     state
         .colliders()
         .iter()
         .filter_map(|(_, c)| {
-            let capsule = c.shape().as_capsule()?;
             let pose = c.position();
+            if let Some(ball) = c.shape().as_ball() {
+                let center: [f32; 3] = pose.translation.into();
+                return Some((center, center, ball.radius));
+            }
+            let capsule = c.shape().as_capsule()?;
             Some((
                 pose.transform_point(capsule.segment.a).into(),
                 pose.transform_point(capsule.segment.b).into(),

@@ -12,12 +12,18 @@
 //!   and early termination), with the `random-dynamics` task family ([`random_dynamics`]);
 //! - [`walker2d`]: `walker2d` (A.2 hopper-style soft-constraint reward) and `walker2d-v5`,
 //!   with the `forward-backward` and `random-dynamics` task families;
-//! - [`swimmer`]: `swimmer` (A.2 reward) and `swimmer-v5`, in MuJoCo's fluid-drag model.
+//! - [`swimmer`]: `swimmer` (A.2 reward) and `swimmer-v5`, in MuJoCo's fluid-drag model;
+//! - [`ant`]: `ant` (A.2 reward, early stop) and `ant-v5`, on a free root, with the
+//!   `forward-backward`, `random-direction`, `random-goal` and `crippled-leg` task families;
+//! - [`arm7dof`]: a torque-controlled 7-joint PR2-like reaching arm (Appendix B.3), with the
+//!   `random-goal` task family.
 //!
 //! [`make_robot`] builds a robot by registry name as a [`RobotEnv`]: an [`Env`] that also
 //! exposes its [`SimState`] for [`crate::render`]. `docs/robots.md` lists the constants, the
 //! reward choices and the benchmark numbers.
 
+pub mod ant;
+pub mod arm7dof;
 mod common;
 pub mod half_cheetah;
 pub mod hopper;
@@ -51,6 +57,9 @@ pub const ROBOT_NAMES: &[&str] = &[
     walker2d::NAME_V5,
     swimmer::NAME,
     swimmer::NAME_V5,
+    ant::NAME,
+    ant::NAME_V5,
+    arm7dof::NAME,
 ];
 
 /// Builds the robot registered as `name` with `family` active (no time limit), as a
@@ -62,6 +71,14 @@ pub fn make_robot(name: &str, family: Option<&str>) -> crate::Result<Box<dyn Rob
         RewardKind::MeTrpo
     };
     match name {
+        ant::NAME | ant::NAME_V5 => {
+            let config = ant::AntConfig {
+                reward,
+                ..ant::AntConfig::default()
+            };
+            return Ok(Box::new(ant::Ant::new(config, family)?));
+        }
+        arm7dof::NAME => return Ok(Box::new(arm7dof::Arm7Dof::new(family)?)),
         hopper::NAME | hopper::NAME_V5 => {
             return Ok(Box::new(hopper::Hopper::with_family(reward, family)?))
         }

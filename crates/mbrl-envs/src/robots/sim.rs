@@ -4,8 +4,9 @@
 //!
 //! How the MuJoCo semantics map onto rapier (see `docs/robots.md`):
 //! - every robot is one reduced-coordinate multibody (MuJoCo's generalized coordinates); its
-//!   root is either a planar joint (slide x, slide z, hinge y: MuJoCo's `rootx/rootz/rooty`)
-//!   attached to a fixed anchor body, or a free joint;
+//!   root body is attached to a fixed anchor body by a planar joint (slide x, slide z, hinge y:
+//!   MuJoCo's `rootx/rootz/rooty`), a free joint (MuJoCo's `type="free"`), or a weld (a fixed
+//!   base);
 //! - joint stiffness, damping and armature are per-DoF multibody quantities (rapier's default
 //!   0.1 damping on angular DoFs is overwritten with the model's value, 0 for the root);
 //! - a motor applies `gear * ctrl` as equal and opposite torques on the hinge's two bodies,
@@ -72,6 +73,21 @@ impl CapsuleSpec {
         }
     }
 
+    /// MJCF `type="sphere" pos=... size="radius"`: a capsule of zero length, built as a ball.
+    pub const fn sphere(pos: [f32; 3], radius: f32) -> Self {
+        Self {
+            a: pos,
+            b: pos,
+            radius,
+            friction: None,
+        }
+    }
+
+    /// Whether this is a sphere (both end points coincide).
+    pub fn is_sphere(&self) -> bool {
+        self.a == self.b
+    }
+
     /// Volume (a cylinder plus a sphere), as MuJoCo's `inertiafromgeom` computes it.
     pub fn volume(&self) -> f32 {
         let len = (0..3)
@@ -123,6 +139,13 @@ pub enum RootJoint {
     /// Slide x, slide y, hinge z (the swimmer's `slider1`, `slider2`, `free_body_rot`): motion
     /// in the horizontal x-y plane.
     PlanarXY,
+    /// MuJoCo's free joint: 3 translations and 3 rotations. `qpos` holds the absolute
+    /// position and the orientation quaternion `x y z qw qx qy qz` (7 entries for 6 DoFs);
+    /// `qvel` holds the linear velocity of the body origin in the world frame, then the
+    /// angular velocity in the body frame (MuJoCo's conventions).
+    Free,
+    /// The root body is welded to the world (a fixed base, no DoFs).
+    Fixed,
 }
 
 /// How body masses are obtained from the geoms.
@@ -204,6 +227,7 @@ pub struct Sim {
     gravity: Vector,
     frame_skip: usize,
     root: MultibodyJointHandle,
+    root_kind: RootJoint,
     links: Vec<RigidBodyHandle>,
     motors: Vec<Motor>,
     ndofs: usize,
@@ -264,20 +288,25 @@ impl Sim {
                     .can_sleep(false),
             );
             for geom in &body.geoms {
-                let geom = colliders.insert_with_parent(
+                let shape = if geom.is_sphere() {
+                    ColliderBuilder::ball(geom.radius).translation(Vector::from(geom.a))
+                } else {
                     ColliderBuilder::capsule_from_endpoints(
                         Vector::from(geom.a),
                         Vector::from(geom.b),
                         geom.radius,
                     )
-                    .density(density)
-                    .friction(geom.friction.unwrap_or(spec.friction))
-                    .friction_combine_rule(CoefficientCombineRule::Max)
-                    .collision_groups(InteractionGroups::new(
-                        ROBOT_GROUP,
-                        GROUND_GROUP,
-                        InteractionTestMode::And,
-                    )),
+                };
+                let geom = colliders.insert_with_parent(
+                    shape
+                        .density(density)
+                        .friction(geom.friction.unwrap_or(spec.friction))
+                        .friction_combine_rule(CoefficientCombineRule::Max)
+                        .collision_groups(InteractionGroups::new(
+                            ROBOT_GROUP,
+                            GROUND_GROUP,
+                            InteractionTestMode::And,
+                        )),
                     handle,
                     &mut bodies,
                 );
@@ -301,6 +330,15 @@ impl Sim {
             .local_anchor1(world[0])
             .local_anchor2(Vector::ZERO)
             .build(),
+            // Anchored at the origin: the free coordinates are set to the absolute position below.
+            RootJoint::Free => GenericJointBuilder::new(JointAxesMask::FREE_FIXED_AXES)
+                .local_anchor1(Vector::ZERO)
+                .local_anchor2(Vector::ZERO)
+                .build(),
+            RootJoint::Fixed => GenericJointBuilder::new(JointAxesMask::LOCKED_FIXED_AXES)
+                .local_anchor1(world[0])
+                .local_anchor2(Vector::ZERO)
+                .build(),
         };
         let mut joint_handles = Vec::with_capacity(spec.bodies.len());
         let mut motors = Vec::new();
@@ -359,6 +397,12 @@ impl Sim {
             }
         }
         if let Some((mb, _)) = multibody_joints.get_mut(root) {
+            if spec.root == RootJoint::Free {
+                // The free joint's translation is the absolute position (MuJoCo's qpos[0..3]).
+                let mut disp = vec![0.0; mb.ndofs()];
+                disp[..3].copy_from_slice(&world[0].to_array());
+                mb.apply_displacements(&disp);
+            }
             mb.forward_kinematics(&bodies, true);
             mb.update_rigid_bodies(&mut bodies, true);
         }
@@ -389,6 +433,7 @@ impl Sim {
             frame_skip: spec.frame_skip,
             nominal,
             root,
+            root_kind: spec.root,
             links,
             motors,
             ndofs,
@@ -436,11 +481,23 @@ impl Sim {
             multibody_joints,
             ..
         } = &mut self.state;
-        if let Some((mb, _)) = multibody_joints.get_mut(self.root) {
+        if let Some((mb, link_id)) = multibody_joints.get_mut(self.root) {
             if dq.len() == mb.ndofs() && v.len() == mb.ndofs() {
                 mb.apply_displacements(dq);
                 mb.generalized_velocity_mut().copy_from_slice(v);
+                if self.root_kind == RootJoint::Free {
+                    // `v` gives the angular velocity in the body frame (MuJoCo); rapier's
+                    // free-joint DoFs are in the world frame.
+                    let rot = mb.link(link_id).map(|l| l.joint().joint_rot());
+                    if let Some(rot) = rot {
+                        let w = rot * Vector::new(v[3], v[4], v[5]);
+                        mb.generalized_velocity_mut()
+                            .rows_mut(3, 3)
+                            .copy_from_slice(&w.to_array());
+                    }
+                }
             }
+
             mb.forward_kinematics(bodies, false);
             mb.update_rigid_bodies(bodies, true);
         }
@@ -491,27 +548,48 @@ impl Sim {
         }
     }
 
-    /// Generalized coordinates (MuJoCo's `qpos` for planar robots): the root's free
-    /// coordinates (x, z, pitch), then each hinge angle, in body order.
+    /// Generalized coordinates (MuJoCo's `qpos`): the root's coordinates (planar: x, z, pitch;
+    /// free: x, y, z, qw, qx, qy, qz; fixed: none), then each hinge angle, in body order.
     pub fn qpos(&self) -> Vec<f32> {
         let mut q = Vec::with_capacity(self.ndofs);
         if let Some((mb, _)) = self.state.multibody_joints.get(self.root) {
             for link in mb.links() {
                 let locked = link.joint().data.locked_axes.bits();
                 let coords = link.joint().coords();
-                q.extend((0..6).filter(|a| locked & (1 << a) == 0).map(|a| coords[a]));
+                if locked == 0 {
+                    // A free joint: position, then the quaternion as MuJoCo (w, x, y, z).
+                    let r = link.joint().joint_rot();
+                    q.extend([coords[0], coords[1], coords[2], r.w, r.x, r.y, r.z]);
+                } else {
+                    q.extend((0..6).filter(|a| locked & (1 << a) == 0).map(|a| coords[a]));
+                }
             }
         }
         q
     }
 
-    /// Generalized velocities (MuJoCo's `qvel`), in the same order as [`Self::qpos`].
+    /// Generalized velocities (MuJoCo's `qvel`), in the order of [`Self::qpos`]; a free root
+    /// has 6 (linear velocity in the world frame, angular velocity in the body frame).
     pub fn qvel(&self) -> Vec<f32> {
-        self.state
-            .multibody_joints
-            .get(self.root)
-            .map(|(mb, _)| mb.generalized_velocity().iter().copied().collect())
-            .unwrap_or_default()
+        let Some((mb, link_id)) = self.state.multibody_joints.get(self.root) else {
+            return Vec::new();
+        };
+        let mut v: Vec<f32> = mb.generalized_velocity().iter().copied().collect();
+        if self.root_kind == RootJoint::Free {
+            // rapier's free-joint angular DoFs are in the world frame; MuJoCo's in the body's.
+            if let Some(link) = mb.link(link_id) {
+                let w = link.joint().joint_rot().inverse() * Vector::new(v[3], v[4], v[5]);
+                v[3..6].copy_from_slice(&w.to_array());
+            }
+        }
+        v
+    }
+
+    /// World position of the point `local` given in the frame of body `body` (spec order);
+    /// `None` when there is no such body.
+    pub fn point_in_body(&self, body: usize, local: [f32; 3]) -> Option<[f32; 3]> {
+        let rb = self.state.bodies.get(*self.links.get(body)?)?;
+        Some(rb.position().transform_point(Vector::from(local)).into())
     }
 
     /// Mass of each body, in spec order.
