@@ -28,10 +28,16 @@
 //!   [`HalfCheetahConfig::test_disabled_joints`];
 //! - `sloped-terrain`: a constant ground slope, emulated by tilting gravity in the x-z plane
 //!   (for a flat incline this is exact); training slopes are uniform in
-//!   `±`[`HalfCheetahConfig::train_max_slope`], test slopes are the steep
-//!   `±`[`HalfCheetahConfig::test_slope`].
+//!   `±`[`HalfCheetahConfig::train_max_slope`]; the test tasks are the steep
+//!   `±`[`HalfCheetahConfig::test_slope`] (up and down) and a [`Hill`] rising then falling at
+//!   that slope (real geometry under vertical gravity; [`HalfCheetahConfig::hill_start`],
+//!   [`HalfCheetahConfig::hill_run`]);
+//! - `pier`: the ground ahead is a row of floating blocks that sink and bob when stepped on
+//!   ([`PierConfig`]); each task draws every block's damping, the test task is one
+//!   configuration drawn with [`PierConfig::test_seed`].
 //!
-//! Switching the task (`set_task`) takes effect at the next step, also mid-episode.
+//! Switching the task (`set_task`) takes effect at the next step, also mid-episode (the
+//! thesis's "switching the perturbation within a rollout").
 
 use std::sync::Arc;
 
@@ -44,6 +50,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::common::{column, ctrl_sq, ctrl_sq_batch, read_ctrl, standard_normal, unit_box};
 use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim, SimState};
+use super::terrain::{remove_collider, Hill, Pier, PierConfig};
 use super::RewardKind;
 use crate::common::unbounded;
 use crate::registry::{check_task_family, EnvEntry};
@@ -66,6 +73,8 @@ pub const VX_INDEX: usize = 8;
 pub const JOINTS: [&str; ACT_DIM] = ["bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot"];
 /// Motor gears, in action order.
 pub const GEARS: [f32; ACT_DIM] = [120.0, 90.0, 60.0, 120.0, 60.0, 30.0];
+/// Sliding friction of every geom and of the ground (MJCF `friction="0.4 0.1 0.1"`).
+pub const FRICTION: f32 = 0.4;
 /// Control-cost weight of Appendix A.2.
 pub const CTRL_COST_ME_TRPO: f32 = 0.05;
 /// Control-cost weight of Gymnasium v5.
@@ -74,13 +83,16 @@ pub const CTRL_COST_V5: f32 = 0.1;
 pub const FAMILY_FORWARD_BACKWARD: &str = "forward-backward";
 /// Task family: one joint produces no torque.
 pub const FAMILY_DISABLED_JOINT: &str = "disabled-joint";
-/// Task family: constant ground slope.
+/// Task family: constant ground slope (test tasks: steep up, steep down, a hill).
 pub const FAMILY_SLOPED_TERRAIN: &str = "sloped-terrain";
+/// Task family: floating blocks with random damping.
+pub const FAMILY_PIER: &str = "pier";
 /// Every task family.
 pub const FAMILIES: &[&str] = &[
     FAMILY_FORWARD_BACKWARD,
     FAMILY_DISABLED_JOINT,
     FAMILY_SLOPED_TERRAIN,
+    FAMILY_PIER,
 ];
 
 /// Registry entry of the thesis variant.
@@ -132,8 +144,17 @@ pub struct HalfCheetahConfig {
     pub test_disabled_joints: Vec<usize>,
     /// Largest training slope, in radians. Default 0.1 (about 5.7 degrees).
     pub train_max_slope: f32,
-    /// Magnitude of the steep test slopes (up and down), in radians. Default 0.3.
+    /// Magnitude of the steep test slopes (up and down) and of the test hill's sides, in
+    /// radians. Default 0.3.
     pub test_slope: f32,
+    /// x of the foot of the test hill (m). Default 2.0 (a run-up of about 1.4 m from the
+    /// front foot).
+    pub hill_start: f32,
+    /// Horizontal length of each side of the test hill (m). Default 2.5 (crest 0.77 m high
+    /// at `x = 4.5` with the default slope).
+    pub hill_run: f32,
+    /// The `pier` family's blocks.
+    pub pier: PierConfig,
     /// Velocity-solver iterations per physics step. Default 4.
     pub solver_iterations: usize,
 }
@@ -147,6 +168,9 @@ impl Default for HalfCheetahConfig {
             test_disabled_joints: vec![3],
             train_max_slope: 0.1,
             test_slope: 0.3,
+            hill_start: 2.0,
+            hill_run: 2.5,
+            pier: PierConfig::default(),
             solver_iterations: 4,
         }
     }
@@ -247,8 +271,8 @@ pub fn spec(solver_iterations: usize) -> RobotSpec {
         ],
         root: RootJoint::Planar,
         mass: MassSpec::Total(14.0),
-        friction: 0.4,
-        ground_friction: 0.4,
+        friction: FRICTION,
+        ground_friction: FRICTION,
         dt: 0.01,
         frame_skip: 5,
         solver_iterations,
@@ -261,6 +285,7 @@ enum Family {
     ForwardBackward,
     DisabledJoint,
     SlopedTerrain,
+    Pier,
 }
 
 /// The half-cheetah environment.
@@ -271,6 +296,10 @@ pub struct HalfCheetah {
     direction: f32,
     disabled_joint: Option<usize>,
     slope: f32,
+    hill: Option<Hill>,
+    hill_collider: Option<rapier3d::prelude::ColliderHandle>,
+    pier: Option<Pier>,
+    pier_damping: Vec<f32>,
     obs_space: Space,
     act_space: Space,
     rng: ChaCha8Rng,
@@ -286,6 +315,7 @@ impl HalfCheetah {
             Some(FAMILY_FORWARD_BACKWARD) => Some(Family::ForwardBackward),
             Some(FAMILY_DISABLED_JOINT) => Some(Family::DisabledJoint),
             Some(FAMILY_SLOPED_TERRAIN) => Some(Family::SlopedTerrain),
+            Some(FAMILY_PIER) => Some(Family::Pier),
             Some(other) => {
                 return Err(crate::Error::UnknownTaskFamily {
                     env: NAME.to_string(),
@@ -312,13 +342,29 @@ impl HalfCheetah {
             )
             .into());
         }
+        let mut sim = Sim::new(&spec(config.solver_iterations.max(1)));
+        let (pier, pier_damping) = if family == Some(Family::Pier) {
+            config.pier.validate().map_err(|msg| {
+                crate::Error::Core(mbrl_core::Error::InvalidArgument(format!("{NAME}: {msg}")))
+            })?;
+            let pier = Pier::build(&config.pier, sim.state_mut());
+            sim.snapshot_initial();
+            let damping = vec![config.pier.damping_range[0]; pier.len()];
+            (Some(pier), damping)
+        } else {
+            (None, Vec::new())
+        };
         Ok(Self {
-            sim: Sim::new(&spec(config.solver_iterations.max(1))),
+            sim,
             config,
             family,
             direction: 1.0,
             disabled_joint: None,
             slope: 0.0,
+            hill: None,
+            hill_collider: None,
+            pier,
+            pier_damping,
             obs_space: unbounded(OBS_DIM)?,
             act_space: unit_box(ACT_DIM)?,
             rng: ChaCha8Rng::seed_from_u64(0),
@@ -354,9 +400,31 @@ impl HalfCheetah {
         }
     }
 
-    fn apply_slope(&mut self) {
+    /// Each pier block's displacement from its rest height (m, negative when sunk); empty
+    /// outside the `pier` family.
+    pub fn pier_displacements(&self) -> Vec<f32> {
+        self.pier
+            .as_ref()
+            .map(|p| p.displacements(self.sim.state()))
+            .unwrap_or_default()
+    }
+
+    /// Makes the simulation match the task: gravity tilted by the slope (vertical on a
+    /// hill), the hill's collider present exactly when the task is a hill, the pier blocks'
+    /// dampings. Called after `set_task` and after every reset (which restores a snapshot
+    /// without the hill).
+    fn apply_terrain(&mut self) {
         let (s, c) = self.slope.sin_cos();
         self.sim.set_gravity([-9.81 * s, 0.0, -9.81 * c]);
+        if let Some(handle) = self.hill_collider.take() {
+            remove_collider(self.sim.state_mut(), handle);
+        }
+        if let Some(hill) = self.hill {
+            self.hill_collider = hill.insert(self.sim.state_mut(), FRICTION);
+        }
+        if let Some(pier) = &self.pier {
+            pier.set_damping(self.sim.state_mut(), &self.pier_damping);
+        }
     }
 }
 
@@ -399,7 +467,9 @@ impl Env for HalfCheetah {
             .map(|_| scale * standard_normal(&mut self.rng))
             .collect();
         self.sim.reset(&dq, &v);
-        self.apply_slope();
+        // The snapshot has no hill collider: forget the old handle before re-adding it.
+        self.hill_collider = None;
+        self.apply_terrain();
         Ok((vector(&self.observation())?, Info::new()))
     }
 
@@ -468,12 +538,28 @@ fn slope_task(slope: f32) -> Task {
     Task::new(format!("slope={slope:+.3}"), vec![slope as f64])
 }
 
+fn hill_task(hill: Hill) -> Task {
+    Task::new(
+        format!("hill slope={:.3}", hill.slope),
+        vec![hill.slope as f64, hill.start as f64, hill.run as f64],
+    )
+}
+
+fn pier_task(damping: &[f32]) -> Task {
+    let mean = damping.iter().sum::<f32>() / damping.len().max(1) as f32;
+    Task::new(
+        format!("pier mean damping={mean:.1}"),
+        damping.iter().map(|&c| c as f64).collect(),
+    )
+}
+
 impl TaskDistribution for HalfCheetah {
     fn family(&self) -> &str {
         match self.family {
             Some(Family::ForwardBackward) | None => FAMILY_FORWARD_BACKWARD,
             Some(Family::DisabledJoint) => FAMILY_DISABLED_JOINT,
             Some(Family::SlopedTerrain) => FAMILY_SLOPED_TERRAIN,
+            Some(Family::Pier) => FAMILY_PIER,
         }
     }
 
@@ -495,6 +581,10 @@ impl TaskDistribution for HalfCheetah {
                         0.0
                     })
                 }
+                Some(Family::Pier) => match &self.pier {
+                    Some(pier) => pier_task(&pier.sample_damping(rng)),
+                    None => pier_task(&[]),
+                },
             })
             .collect()
     }
@@ -509,8 +599,20 @@ impl TaskDistribution for HalfCheetah {
                 .collect(),
             Some(Family::SlopedTerrain) => {
                 let s = self.config.test_slope.abs();
-                vec![slope_task(s), slope_task(-s)]
+                let hill = Hill {
+                    slope: s,
+                    start: self.config.hill_start,
+                    run: self.config.hill_run,
+                };
+                vec![slope_task(s), slope_task(-s), hill_task(hill)]
             }
+            Some(Family::Pier) => match &self.pier {
+                Some(pier) => {
+                    let mut rng = ChaCha8Rng::seed_from_u64(self.config.pier.test_seed);
+                    vec![pier_task(&pier.sample_damping(&mut rng))]
+                }
+                None => Vec::new(),
+            },
             Some(Family::ForwardBackward) | None => Vec::new(),
         }
     }
@@ -542,10 +644,38 @@ impl TaskDistribution for HalfCheetah {
             }
             (Some(Family::SlopedTerrain), [s]) if s.is_finite() && s.abs() < 1.2 => {
                 self.slope = *s as f32;
-                self.apply_slope();
+                self.hill = None;
+                self.apply_terrain();
+            }
+            (Some(Family::SlopedTerrain), [s, start, run])
+                if *s > 0.0 && *s < 1.2 && start.is_finite() && *run > 0.0 && *run < 1e3 =>
+            {
+                self.slope = 0.0;
+                self.hill = Some(Hill {
+                    slope: *s as f32,
+                    start: *start as f32,
+                    run: *run as f32,
+                });
+                self.apply_terrain();
             }
             (Some(Family::SlopedTerrain), _) => {
-                return Err(bad("one parameter, a slope in radians with |slope| < 1.2"))
+                return Err(bad(
+                    "[slope] (an incline, radians, |slope| < 1.2) or [slope, start, run] \
+                     (a hill: 0 < slope < 1.2, finite start, 0 < run < 1000 m)",
+                ))
+            }
+            (Some(Family::Pier), params)
+                if params.len() == self.pier_damping.len()
+                    && params.iter().all(|c| c.is_finite() && *c >= 0.0) =>
+            {
+                self.pier_damping = params.iter().map(|&c| c as f32).collect();
+                self.apply_terrain();
+            }
+            (Some(Family::Pier), _) => {
+                return Err(bad(&format!(
+                    "one damping >= 0 (N s/m) per block, {} parameters",
+                    self.pier_damping.len()
+                )))
             }
         }
         Ok(())
@@ -558,7 +688,11 @@ impl TaskDistribution for HalfCheetah {
                 Some(j) => disabled_task(j),
                 None => Task::new("no_disabled_joint", Vec::new()),
             },
-            Some(Family::SlopedTerrain) => slope_task(self.slope),
+            Some(Family::SlopedTerrain) => match self.hill {
+                Some(hill) => hill_task(hill),
+                None => slope_task(self.slope),
+            },
+            Some(Family::Pier) => pier_task(&self.pier_damping),
         }
     }
 }

@@ -6,8 +6,8 @@
 //! - [`sim`]: the shared rapier machinery (robot description, build, step with joint
 //!   torques, snapshot reset);
 //! - [`half_cheetah`]: `half-cheetah` (thesis Appendix A.2 reward) and `half-cheetah-v5`
-//!   (Gymnasium's reward), with the `forward-backward`, `disabled-joint` and
-//!   `sloped-terrain` task families (Sec. 9.4);
+//!   (Gymnasium's reward), with the `forward-backward`, `disabled-joint`, `sloped-terrain`
+//!   and `pier` task families (Sec. 9.4), whose hill and floating blocks are in [`terrain`];
 //! - [`hopper`]: `hopper` (A.2 soft-constraint reward) and `hopper-v5` (Gymnasium's reward
 //!   and early termination), with the `random-dynamics` task family ([`random_dynamics`]);
 //! - [`walker2d`]: `walker2d` (A.2 hopper-style soft-constraint reward) and `walker2d-v5`,
@@ -30,6 +30,7 @@ pub mod hopper;
 pub mod random_dynamics;
 pub mod sim;
 pub mod swimmer;
+pub mod terrain;
 pub mod walker2d;
 
 pub use half_cheetah::{HalfCheetah, HalfCheetahConfig};

@@ -202,6 +202,33 @@ impl SimState {
     pub fn bodies(&self) -> &RigidBodySet {
         &self.bodies
     }
+
+    /// The impulse joints (terrain such as the pier's floating blocks; the robot itself is a
+    /// multibody).
+    pub fn impulse_joints(&self) -> &ImpulseJointSet {
+        &self.impulse_joints
+    }
+
+    /// Mutable access for the surroundings a robot adds or changes (terrain).
+    pub(crate) fn parts_mut(&mut self) -> SimParts<'_> {
+        SimParts {
+            bodies: &mut self.bodies,
+            colliders: &mut self.colliders,
+            impulse_joints: &mut self.impulse_joints,
+            islands: &mut self.islands,
+            soft_bodies: &mut self.soft_bodies,
+        }
+    }
+}
+
+/// The sets of a [`SimState`] that terrain code edits (removals need the islands and soft
+/// bodies too).
+pub(crate) struct SimParts<'a> {
+    pub(crate) bodies: &'a mut RigidBodySet,
+    pub(crate) colliders: &'a mut ColliderSet,
+    pub(crate) impulse_joints: &'a mut ImpulseJointSet,
+    pub(crate) islands: &'a mut IslandManager,
+    pub(crate) soft_bodies: &'a mut SoftBodySet,
 }
 
 /// A motor: torque `gear * ctrl` about `axis` (child frame) on `child`, opposite on `parent`.
@@ -461,6 +488,17 @@ impl Sim {
         &self.state
     }
 
+    /// The live simulation state, mutable (terrain that changes with the task).
+    pub(crate) fn state_mut(&mut self) -> &mut SimState {
+        &mut self.state
+    }
+
+    /// Makes the live state the reset snapshot; called right after building, once fixed
+    /// surroundings (terrain every task shares) have been added.
+    pub(crate) fn snapshot_initial(&mut self) {
+        self.initial = self.state.clone();
+    }
+
     /// The gravity vector.
     pub fn gravity(&self) -> [f32; 3] {
         self.gravity.into()
@@ -497,7 +535,6 @@ impl Sim {
                     }
                 }
             }
-
             mb.forward_kinematics(bodies, false);
             mb.update_rigid_bodies(bodies, true);
         }

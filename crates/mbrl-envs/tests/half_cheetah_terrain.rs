@@ -1,0 +1,338 @@
+//! The half-cheetah's adaptation terrain (thesis Sec. 9.4): the `hill` test task of
+//! `sloped-terrain`, the `pier` family's floating blocks, and switching a perturbation in the
+//! middle of an episode (disabled joint, slope, hill, pier damping).
+
+use mbrl_core::env::{vector, Env};
+use mbrl_core::task::Task;
+use mbrl_envs::robots::half_cheetah::{
+    HalfCheetah, HalfCheetahConfig, ACT_DIM, FAMILY_DISABLED_JOINT, FAMILY_PIER,
+    FAMILY_SLOPED_TERRAIN, OBS_DIM,
+};
+use mbrl_envs::robots::terrain::{Hill, PierConfig};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// An open-loop gait (sines of 1.73 Hz with these phases), found by random search over
+/// frequencies and phases on flat ground, where it runs 12 m in 300 steps from `reset(0)`.
+fn gait(t: usize) -> [f32; ACT_DIM] {
+    const PHASES: [f32; ACT_DIM] = [4.67, 3.88, 2.29, 5.50, 4.28, 5.47];
+    let time = t as f32 * 0.05;
+    std::array::from_fn(|i| (2.0 * std::f32::consts::PI * 1.73 * time + PHASES[i]).sin())
+}
+
+fn set_task(env: &mut HalfCheetah, task: &Task) {
+    env.task_distribution().unwrap().set_task(task).unwrap();
+}
+
+/// Observations (with the root x appended) of `steps` steps from `reset(seed)`, calling
+/// `switch` before every step. Tasks persist across resets, so compared rollouts use fresh
+/// environments.
+fn rollout(
+    env: &mut HalfCheetah,
+    seed: u64,
+    steps: usize,
+    mut action: impl FnMut(usize) -> [f32; ACT_DIM],
+    mut switch: impl FnMut(usize, &mut HalfCheetah),
+) -> Vec<Vec<f32>> {
+    env.reset(Some(seed)).unwrap();
+    (0..steps)
+        .map(|t| {
+            switch(t, env);
+            let step = env.step(&vector(&action(t)).unwrap()).unwrap();
+            let mut row = step.obs.to_vec1::<f32>().unwrap();
+            row.push(env.qpos()[0]);
+            row
+        })
+        .collect()
+}
+
+#[test]
+fn sloped_terrain_tests_steep_up_steep_down_and_a_hill() {
+    let mut env =
+        HalfCheetah::new(HalfCheetahConfig::default(), Some(FAMILY_SLOPED_TERRAIN)).unwrap();
+    let dist = env.task_distribution().unwrap();
+    let tests = dist.test_tasks();
+    let params: Vec<Vec<f64>> = tests.iter().map(|t| t.params.clone()).collect();
+    assert_eq!(params.len(), 3, "{tests:?}");
+    assert!((params[0][0] - 0.3).abs() < 1e-6 && (params[1][0] + 0.3).abs() < 1e-6);
+    assert_eq!(
+        params[2].len(),
+        3,
+        "the hill is [slope, start, run]: {tests:?}"
+    );
+    assert!((params[2][0] - 0.3).abs() < 1e-6);
+    // A hill task round-trips through current_task; bad hills are errors.
+    dist.set_task(&tests[2]).unwrap();
+    assert_eq!(dist.current_task(), tests[2]);
+    for bad in [
+        vec![0.0, 2.0, 2.5],
+        vec![0.3, 2.0, -1.0],
+        vec![0.3, f64::NAN, 1.0],
+    ] {
+        assert!(dist.set_task(&Task::new("bad", bad)).is_err());
+    }
+    assert!(dist.set_task(&Task::new("bad", vec![0.1, 2.0])).is_err());
+}
+
+#[test]
+fn hill_profile_rises_then_falls() {
+    let hill = Hill {
+        slope: 0.3,
+        start: 2.0,
+        run: 2.5,
+    };
+    let crest = 2.5 * 0.3f32.tan();
+    assert!((hill.crest_height() - crest).abs() < 1e-6);
+    for (x, h) in [
+        (0.0, 0.0),
+        (2.0, 0.0),
+        (3.25, crest / 2.0),
+        (4.5, crest),
+        (5.75, crest / 2.0),
+        (7.0, 0.0),
+        (9.0, 0.0),
+    ] {
+        assert!(
+            (hill.height(x) - h).abs() < 1e-5,
+            "x={x}: {}",
+            hill.height(x)
+        );
+    }
+}
+
+/// The hill is solid: the gait runs identically until the cheetah reaches the ramp, then
+/// differently; and the cheetah never passes through the hill (over the upper half of
+/// either side its torso is lifted).
+#[test]
+fn the_hill_is_an_obstacle_the_cheetah_meets_on_its_way() {
+    let hill = Hill {
+        slope: 0.3,
+        start: 2.0,
+        run: 2.5,
+    };
+    let hill_task = Task::new("hill", vec![0.3, 2.0, 2.5]);
+    let mut env =
+        HalfCheetah::new(HalfCheetahConfig::default(), Some(FAMILY_SLOPED_TERRAIN)).unwrap();
+    let flat = rollout(&mut env, 0, 300, gait, |_, _| {});
+    // The hill task is set after the flat rollout, so this env can be reused.
+    let hilly = rollout(&mut env, 0, 300, gait, |t, env| {
+        if t == 0 {
+            set_task(env, &hill_task);
+        }
+    });
+    let x = |row: &Vec<f32>| row[OBS_DIM];
+    let far = flat.iter().take_while(|r| x(r) < hill.start - 1.5).count();
+    assert!(
+        far > 20,
+        "the gait reaches the hill too early ({far} steps)"
+    );
+    assert!(
+        flat[..far] == hilly[..far],
+        "the hill changed the flat approach"
+    );
+    assert!(flat.last() != hilly.last(), "the hill changed nothing");
+    assert!(x(flat.last().unwrap()) > hill.start + 2.0 * hill.run);
+    for row in &hilly {
+        let over_upper_half = (x(row) - (hill.start + hill.run)).abs() < hill.run / 2.0;
+        // Root z (obs[0]) is relative to the start height, so standing on the hill lifts it.
+        assert!(
+            !over_upper_half || row[0] > 0.3 * hill.crest_height(),
+            "through the hill at x = {}, z = {}",
+            x(row),
+            row[0]
+        );
+    }
+}
+
+fn pier_config_starting_on_block_0() -> HalfCheetahConfig {
+    HalfCheetahConfig {
+        pier: PierConfig {
+            start: -2.0,
+            ..PierConfig::default()
+        },
+        ..HalfCheetahConfig::default()
+    }
+}
+
+/// The cheetah standing on block 0 sinks it by its weight over the spring stiffness; the
+/// other blocks stay at rest; a lightly damped block overshoots, a heavily damped one does
+/// not.
+#[test]
+fn a_block_sinks_under_the_cheetah_and_bobs_with_little_damping() {
+    let config = pier_config_starting_on_block_0();
+    let (k, blocks) = (config.pier.stiffness, config.pier.blocks);
+    let mut env = HalfCheetah::new(config, Some(FAMILY_PIER)).unwrap();
+    let weight = 14.0 * 9.81;
+    let mut sink = |damping: f64| {
+        let mut trace = Vec::new();
+        rollout(
+            &mut env,
+            0,
+            80,
+            |_| [0.0; ACT_DIM],
+            |t, env| {
+                if t == 0 {
+                    set_task(env, &Task::new("pier", vec![damping; blocks]));
+                }
+                trace.push(env.pier_displacements());
+            },
+        );
+        trace.push(env.pier_displacements());
+        trace
+    };
+    let light = sink(50.0);
+    let heavy = sink(5000.0);
+    let rest = light.last().unwrap();
+    let expected = -weight / k;
+    assert!(
+        (rest[0] - expected).abs() < 0.25 * expected.abs(),
+        "block 0 rests at {} m, expected {expected} m",
+        rest[0]
+    );
+    assert!(rest[1..].iter().all(|d| d.abs() < 1e-4), "{rest:?}");
+    let lowest = |trace: &[Vec<f32>]| trace.iter().map(|d| d[0]).fold(0.0f32, f32::min);
+    assert!(
+        lowest(&light) < 1.3 * expected,
+        "light damping overshoots: {}",
+        lowest(&light)
+    );
+    assert!(
+        lowest(&heavy) > 1.1 * expected,
+        "heavy damping does not: {}",
+        lowest(&heavy)
+    );
+}
+
+/// With the held-out test dampings, the gait crosses the first gaps between blocks (at 5 m
+/// and 9 m).
+#[test]
+fn the_cheetah_runs_across_the_pier() {
+    let mut env = HalfCheetah::new(HalfCheetahConfig::default(), Some(FAMILY_PIER)).unwrap();
+    let test = env.task_distribution().unwrap().test_tasks().remove(0);
+    let rows = rollout(&mut env, 0, 300, gait, |t, env| {
+        if t == 0 {
+            set_task(env, &test);
+        }
+    });
+    let x = rows.last().unwrap()[OBS_DIM];
+    assert!(x > 10.0, "reached x = {x}");
+    let sunk = env.pier_displacements();
+    assert!(sunk.iter().any(|&d| d < -0.005), "no block moved: {sunk:?}");
+}
+
+#[test]
+fn pier_tasks_draw_one_damping_per_block_in_range() {
+    let config = HalfCheetahConfig::default();
+    let [lo, hi] = config.pier.damping_range;
+    let blocks = config.pier.blocks;
+    let mut env = HalfCheetah::new(config, Some(FAMILY_PIER)).unwrap();
+    let dist = env.task_distribution().unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let tasks = dist.sample_tasks(5, &mut rng);
+    for task in &tasks {
+        assert_eq!(task.params.len(), blocks);
+        assert!(task
+            .params
+            .iter()
+            .all(|&c| c >= lo as f64 && c <= hi as f64));
+    }
+    assert_ne!(tasks[0], tasks[1]);
+    // The test configuration is fixed (its own seed), whatever the sampling generator.
+    assert_eq!(dist.test_tasks(), dist.test_tasks());
+    dist.set_task(&tasks[2]).unwrap();
+    assert_eq!(dist.current_task(), tasks[2]);
+    assert!(dist.set_task(&Task::new("bad", vec![1.0; 3])).is_err());
+    assert!(dist
+        .set_task(&Task::new("bad", vec![-1.0; blocks]))
+        .is_err());
+    let bad = HalfCheetahConfig {
+        pier: PierConfig {
+            mass: 0.0,
+            ..PierConfig::default()
+        },
+        ..HalfCheetahConfig::default()
+    };
+    assert!(HalfCheetah::new(bad.clone(), Some(FAMILY_PIER)).is_err());
+    // Other families do not build the pier, so its config does not matter there.
+    assert!(HalfCheetah::new(bad, None).is_ok());
+}
+
+/// Thesis Sec. 9.4: "switching between disabled joints during a rollout". From the switch
+/// on, the disabled joint's command has no effect: two rollouts whose commands differ only
+/// on that joint after the switch stay bitwise identical; without the switch they part.
+#[test]
+fn disabling_a_joint_mid_episode_takes_effect_at_once() {
+    let fresh =
+        || HalfCheetah::new(HalfCheetahConfig::default(), Some(FAMILY_DISABLED_JOINT)).unwrap();
+    let action = |sign: f32| {
+        move |t: usize| {
+            let mut a = gait(t);
+            if t >= 20 {
+                a[3] = sign;
+            }
+            a
+        }
+    };
+    let disable_at_20 = |t: usize, env: &mut HalfCheetah| {
+        if t == 20 {
+            set_task(env, &Task::new("fthigh", vec![3.0]));
+        }
+    };
+    let up = rollout(&mut fresh(), 3, 60, action(1.0), disable_at_20);
+    let down = rollout(&mut fresh(), 3, 60, action(-1.0), disable_at_20);
+    assert!(
+        up == down,
+        "the disabled joint's command changed the rollout"
+    );
+    let up = rollout(&mut fresh(), 3, 60, action(1.0), |_, _| {});
+    let down = rollout(&mut fresh(), 3, 60, action(-1.0), |_, _| {});
+    assert!(up[..20] == down[..20] && up[20..] != down[20..]);
+}
+
+/// Tilting the ground mid-episode: the rollout is unchanged up to the switch, then the
+/// steep upward slope pulls the cheetah back.
+#[test]
+fn switching_the_slope_mid_episode_changes_the_progress() {
+    let fresh =
+        || HalfCheetah::new(HalfCheetahConfig::default(), Some(FAMILY_SLOPED_TERRAIN)).unwrap();
+    let zero = |_| [0.0; ACT_DIM];
+    let flat = rollout(&mut fresh(), 2, 60, zero, |_, _| {});
+    let tilted = rollout(&mut fresh(), 2, 60, zero, |t, env| {
+        if t == 20 {
+            set_task(env, &Task::new("up", vec![0.3]));
+        }
+    });
+    assert!(flat[..20] == tilted[..20], "changed before the switch");
+    let x = |rows: &Vec<Vec<f32>>| rows.last().unwrap()[OBS_DIM];
+    assert!(
+        x(&tilted) < x(&flat) - 0.2,
+        "{} vs {}",
+        x(&tilted),
+        x(&flat)
+    );
+    // Back to flat mid-episode, then a hill: both switches are accepted and take effect.
+    let back = rollout(&mut fresh(), 2, 60, zero, |t, env| match t {
+        20 => set_task(env, &Task::new("up", vec![0.3])),
+        40 => set_task(env, &Task::new("hill", vec![0.3, 5.0, 2.0])),
+        _ => {}
+    });
+    assert!(back[..40] == tilted[..40] && back[40..] != tilted[40..]);
+}
+
+/// New dampings mid-episode change how the block under the cheetah moves from then on.
+#[test]
+fn switching_pier_damping_mid_episode_changes_the_blocks() {
+    let config = pier_config_starting_on_block_0();
+    let blocks = config.pier.blocks;
+    let fresh = || HalfCheetah::new(config.clone(), Some(FAMILY_PIER)).unwrap();
+    let switch_to = |c: f64| {
+        move |t: usize, env: &mut HalfCheetah| match t {
+            0 => set_task(env, &Task::new("pier", vec![100.0; blocks])),
+            10 => set_task(env, &Task::new("pier", vec![c; blocks])),
+            _ => {}
+        }
+    };
+    let same = rollout(&mut fresh(), 0, 40, gait, switch_to(100.0));
+    let changed = rollout(&mut fresh(), 0, 40, gait, switch_to(1000.0));
+    assert!(same[..10] == changed[..10] && same[10..] != changed[10..]);
+}
