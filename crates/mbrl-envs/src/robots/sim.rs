@@ -5,15 +5,19 @@
 //! How the MuJoCo semantics map onto rapier (see `docs/robots.md`):
 //! - every robot is one reduced-coordinate multibody (MuJoCo's generalized coordinates); its
 //!   root body is attached to a fixed anchor body by a planar joint (slide x, slide z, hinge y:
-//!   MuJoCo's `rootx/rootz/rooty`), a free joint (MuJoCo's `type="free"`), or a weld (a fixed
-//!   base);
+//!   MuJoCo's `rootx/rootz/rooty`), a horizontal planar joint (slide x, slide y, hinge z: the
+//!   swimmer's), a free joint (MuJoCo's `type="free"`), or a weld (a fixed base);
 //! - joint stiffness, damping and armature are per-DoF multibody quantities (rapier's default
 //!   0.1 damping on angular DoFs is overwritten with the model's value, 0 for the root);
 //! - a motor applies `gear * ctrl` as equal and opposite torques on the hinge's two bodies,
 //!   which is exactly a generalized force on that hinge; user torques persist in rapier, so
 //!   they are reset before every physics step;
 //! - friction combines with `Max` as in MuJoCo (rapier averages by default);
-//! - robot geoms only collide with the ground (`contype=1, conaffinity=0` in the MJCF files).
+//! - robot geoms only collide with the ground (`contype=1, conaffinity=0` in the MJCF files),
+//!   or with nothing ([`Sim::disable_contacts`], the swimmer's `contype=0`);
+//! - `sim/dynamics.rs`: scaling masses, inertias, damping and friction after building
+//!   ([`Sim::set_dynamics`], the `random-dynamics` task family);
+//! - `sim/fluid.rs`: MuJoCo's inertia-box fluid drag ([`Sim::set_fluid`], the swimmer).
 //!
 //! The whole state lives in [`SimState`] (`Clone`): reset restores the snapshot taken after
 //! building, with a fresh pipeline, so a reset environment evolves bit for bit like a new one.
