@@ -10,7 +10,8 @@
 //!   independent streams;
 //! - [`metrics`], [`checkpoint`], [`rollout`] (evaluation), [`runner`] (the training loop) and
 //!   [`algorithm`] (what an algorithm implements to be run and registered);
-//! - [`check_env`]: the properties every environment must pass.
+//! - [`check_env`]: the properties every environment must pass; [`kernels`]: fused CPU kernels
+//!   (fast `tanh`, bias + activation) for the training hot paths.
 //!
 //! `mbrl-envs` implements environments; `mbrl-models` implements dynamics models;
 //! `mbrl-policy-opt`, `mbrl-meta`, `mbrl-maac` and `mbrl-adapt` implement algorithms;
@@ -29,6 +30,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod env;
 mod error;
+pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod model_env;

@@ -25,23 +25,60 @@ pub trait Policy: Send {
 }
 
 /// A diagonal Gaussian over actions, batched: `mean` is `[B, A]`, `log_std` is `[B, A]` or `[A]`.
+///
+/// A state-independent `[A]` log-std (the thesis's policies) is kept unbroadcast: sums over the
+/// action dimension become a matmul with a `[A, 1]` column, so no gradient has to be reduced
+/// over the batch dimension (a slow non-last-dimension sum in candle, PERFORMANCE_NOTES).
 #[derive(Debug, Clone)]
 pub struct DiagGaussian {
     /// Means, `[B, A]`.
     pub mean: Tensor,
-    /// Log standard deviations, broadcastable to `mean`.
+    /// Log standard deviations, `[A]` (shared by all rows) or `[B, A]`.
     pub log_std: Tensor,
 }
 
 impl DiagGaussian {
-    /// A distribution from its mean and log standard deviation.
+    /// A distribution from its mean `[B, A]` and log standard deviation (`[A]` or `[B, A]`).
     pub fn new(mean: Tensor, log_std: Tensor) -> Result<Self> {
-        let log_std = log_std.broadcast_as(mean.shape())?;
+        let act_dim = mean.dims().last().copied().unwrap_or(0);
+        let shared = log_std.dims() == [act_dim];
+        if mean.rank() != 2 || !(shared || log_std.dims() == mean.dims()) {
+            return Err(Error::shape(
+                "Gaussian log-std",
+                format!(
+                    "[{act_dim}] or {:?} for means {:?}",
+                    mean.dims(),
+                    mean.dims()
+                ),
+                format!("{:?}", log_std.dims()),
+            ));
+        }
         Ok(Self { mean, log_std })
+    }
+
+    /// Whether one `[A]` log-std serves every row.
+    fn shared_log_std(&self) -> bool {
+        self.log_std.rank() == 1
+    }
+
+    /// The log-std broadcast to the means' shape.
+    fn full_log_std(&self) -> Result<Tensor> {
+        Ok(self.log_std.broadcast_as(self.mean.shape())?)
+    }
+
+    fn act_dim(&self) -> usize {
+        self.mean.dims()[1]
     }
 
     /// Log-density of each row of `act` (`[B, A]` -> `[B]`).
     pub fn log_prob(&self, act: &Tensor) -> Result<Tensor> {
+        if self.shared_log_std() {
+            // -1/2 sum_j (a - mu)_j^2 / sigma_j^2 - sum_j log sigma_j - A/2 log(2 pi)
+            let inv_var = (&self.log_std * -2.0)?.exp()?.unsqueeze(1)?;
+            let quad = (act - &self.mean)?.sqr()?.matmul(&inv_var)?.squeeze(1)?;
+            let norm = (self.log_std.sum_all()? + 0.5 * LOG_2PI * self.act_dim() as f64)?;
+            return Ok((quad * -0.5)?.broadcast_sub(&norm)?);
+        }
         let z = ((act - &self.mean)? / self.log_std.exp()?)?;
         let per_dim = ((z.sqr()? + (&self.log_std * 2.0)?)? + LOG_2PI)?;
         Ok((per_dim.sum(D::Minus1)? * -0.5)?)
@@ -49,15 +86,33 @@ impl DiagGaussian {
 
     /// Entropy of each row (`[B]`).
     pub fn entropy(&self) -> Result<Tensor> {
-        Ok((self.log_std.clone() + 0.5 * (1.0 + LOG_2PI))?.sum(D::Minus1)?)
+        let constant = 0.5 * (1.0 + LOG_2PI);
+        if self.shared_log_std() {
+            let total = (self.log_std.sum_all()? + constant * self.act_dim() as f64)?;
+            return Ok(total.broadcast_as(self.mean.dims()[0])?);
+        }
+        Ok((self.log_std.clone() + constant)?.sum(D::Minus1)?)
     }
 
     /// `KL(self || other)` per row (`[B]`).
     pub fn kl(&self, other: &DiagGaussian) -> Result<Tensor> {
-        let var_ratio_num =
-            ((self.log_std.clone() * 2.0)?.exp()? + (&self.mean - &other.mean)?.sqr()?)?;
-        let denom = ((other.log_std.clone() * 2.0)?.exp()? * 2.0)?;
-        let per_dim = (((&other.log_std - &self.log_std)? + (var_ratio_num / denom)?)? - 0.5)?;
+        if self.shared_log_std() && other.shared_log_std() {
+            // sum_j [ls_q - ls_p + sigma_p^2 / (2 sigma_q^2) - 1/2] + sum_j (mu_p - mu_q)_j^2 / (2 sigma_q^2)
+            let half_inv_var_q = ((&other.log_std * -2.0)?.exp()? * 0.5)?;
+            let constant = ((&other.log_std - &self.log_std)?
+                + ((&self.log_std * 2.0)?.exp()? * &half_inv_var_q)?)?
+                .sum_all()?
+                - 0.5 * self.act_dim() as f64;
+            let quad = (&self.mean - &other.mean)?
+                .sqr()?
+                .matmul(&half_inv_var_q.unsqueeze(1)?)?
+                .squeeze(1)?;
+            return Ok(quad.broadcast_add(&constant?)?);
+        }
+        let (ls_p, ls_q) = (self.full_log_std()?, other.full_log_std()?);
+        let var_ratio_num = ((&ls_p * 2.0)?.exp()? + (&self.mean - &other.mean)?.sqr()?)?;
+        let denom = ((&ls_q * 2.0)?.exp()? * 2.0)?;
+        let per_dim = (((&ls_q - &ls_p)? + (var_ratio_num / denom)?)? - 0.5)?;
         Ok(per_dim.sum(D::Minus1)?)
     }
 
@@ -66,10 +121,16 @@ impl DiagGaussian {
         self.mean.clone()
     }
 
+    /// `mean + std * noise` for standard-normal `noise` shaped like the means (the
+    /// reparameterised sample).
+    pub fn sample_with(&self, noise: &Tensor) -> Result<Tensor> {
+        Ok((&self.mean + self.log_std.exp()?.broadcast_mul(noise)?)?)
+    }
+
     /// Draws one action per row with noise from `rng`.
     pub fn sample(&self, rng: &mut dyn RngCore) -> Result<Tensor> {
         let noise = standard_normal(self.mean.dims(), rng, self.mean.device())?;
-        Ok((&self.mean + (self.log_std.exp()? * noise)?)?)
+        self.sample_with(&noise)
     }
 }
 
@@ -251,6 +312,58 @@ mod tests {
         assert!((kl - expected).abs() < 1e-5, "{kl} vs {expected}");
         let self_kl = p.kl(&p).unwrap().to_vec1::<f32>().unwrap()[0];
         assert!(self_kl.abs() < 1e-6);
+    }
+
+    /// The `[A]` log-std fast paths equal the broadcast `[B, A]` ones, in value and gradient.
+    #[test]
+    fn shared_log_std_paths_equal_the_broadcast_ones() {
+        let dev = Device::Cpu;
+        let (b, a) = (5, 3);
+        let mean_p = Var::randn(0f32, 1.0, (b, a), &dev).unwrap();
+        let mean_q = Var::randn(0f32, 1.0, (b, a), &dev).unwrap();
+        let ls_p = Var::randn(0f32, 0.5, a, &dev).unwrap();
+        let ls_q = Var::randn(0f32, 0.5, a, &dev).unwrap();
+        let act = Tensor::randn(0f32, 1.0, (b, a), &dev).unwrap();
+        let make = |m: &Var, ls: &Var, broadcast: bool| {
+            let ls = if broadcast {
+                ls.as_tensor().broadcast_as((b, a)).unwrap()
+            } else {
+                ls.as_tensor().clone()
+            };
+            DiagGaussian::new(m.as_tensor().clone(), ls).unwrap()
+        };
+        let w = Tensor::randn(0f32, 1.0, b, &dev).unwrap();
+        let weighted = |x: Tensor| (x * &w).unwrap().sum_all().unwrap();
+        let objective = |broadcast: bool| {
+            let (p, q) = (
+                make(&mean_p, &ls_p, broadcast),
+                make(&mean_q, &ls_q, broadcast),
+            );
+            let mixed = make(&mean_q, &ls_q, !broadcast);
+            (weighted(p.log_prob(&act).unwrap())
+                + weighted(p.entropy().unwrap())
+                + weighted(p.kl(&q).unwrap())
+                + weighted(p.kl(&mixed).unwrap()))
+            .unwrap()
+        };
+        let (fast, slow) = (objective(false), objective(true));
+        let value = |t: &Tensor| t.to_scalar::<f32>().unwrap();
+        assert!((value(&fast) - value(&slow)).abs() < 1e-4);
+        let (gf, gs) = (fast.backward().unwrap(), slow.backward().unwrap());
+        for v in [&mean_p, &mean_q, &ls_p, &ls_q] {
+            let d = (gf.get(v).unwrap() - gs.get(v).unwrap())
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap();
+            assert!(value(&d) < 1e-4);
+        }
+        assert!(DiagGaussian::new(
+            mean_p.as_tensor().clone(),
+            Tensor::zeros(a + 1, candle_core::DType::F32, &dev).unwrap()
+        )
+        .is_err());
     }
 
     #[test]

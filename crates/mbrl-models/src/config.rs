@@ -8,18 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Non-linearity between hidden layers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    /// `max(0, x)` (ME-TRPO, MB-MPO).
-    #[default]
-    Relu,
-    /// `tanh(x)`.
-    Tanh,
-    /// `x * sigmoid(x)` (MAAC, PETS).
-    Swish,
-}
+pub use mbrl_core::kernels::Activation;
 
 /// What the output layer predicts and which loss trains it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -41,7 +41,6 @@ mod config;
 mod diagnostics;
 mod ensemble;
 mod error;
-mod fused;
 mod network;
 mod normalize;
 mod optim;

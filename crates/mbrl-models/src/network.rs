@@ -11,8 +11,8 @@ use rand::RngCore;
 use rand_distr::{Distribution, Uniform};
 
 use crate::config::{Activation, EnsembleConfig, Head};
-use crate::fused::bias_activation;
 use crate::{Error, Result};
+use mbrl_core::kernels::bias_activation;
 
 /// Initial upper log-variance bound (PETS).
 const INIT_MAX_LOGVAR: f32 = 0.5;

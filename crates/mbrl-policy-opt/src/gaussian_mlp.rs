@@ -7,20 +7,12 @@
 //! its mean and log-std) using only first-order automatic differentiation.
 
 use candle_core::{DType, Device, Tensor, Var};
+use mbrl_core::kernels::bias_activation;
+pub use mbrl_core::kernels::Activation;
 use mbrl_core::policy::{flatten, unflatten, DiagGaussian, GaussianPolicy, Policy};
 use mbrl_core::{Error, Result};
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
-
-/// Hidden-layer nonlinearity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    /// Hyperbolic tangent.
-    Tanh,
-    /// Rectified linear unit.
-    Relu,
-}
 
 /// The `[policy]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,34 +138,27 @@ impl GaussianMlpPolicy {
         Ok(())
     }
 
-    fn activate(&self, z: &Tensor) -> Result<Tensor> {
+    /// Derivative of the activation at pre-activation `pre + b`, given its output `out`.
+    fn activation_grad(&self, pre: &Tensor, b: &Tensor, out: &Tensor) -> Result<Tensor> {
         Ok(match self.config.activation {
-            Activation::Tanh => z.tanh()?,
-            Activation::Relu => z.relu()?,
+            Activation::Tanh => (1.0 - out.sqr()?)?,
+            Activation::Relu => out.gt(0.0)?.to_dtype(DType::F32)?,
+            Activation::Swish => {
+                let z = pre.broadcast_add(b)?;
+                let sig = (z.neg()?.exp()? + 1.0)?.recip()?;
+                (&sig * (1.0 + (z * (1.0 - &sig)?)?)?)?
+            }
         })
     }
 
-    /// Derivative of the activation given its input `z` and output `h`.
-    fn activation_grad(&self, z: &Tensor, h: &Tensor) -> Result<Tensor> {
-        Ok(match self.config.activation {
-            Activation::Tanh => (1.0 - h.sqr()?)?,
-            Activation::Relu => z.gt(0.0)?.to_dtype(DType::F32)?,
-        })
-    }
-
-    /// Mean actions with the given parameters.
+    /// Mean actions with the given parameters: each layer is a matmul and the fused
+    /// bias + activation kernel of `mbrl_core::kernels`.
     fn mean_with(&self, params: &[Tensor], obs: &Tensor) -> Result<Tensor> {
         let layers = (params.len() - 1) / 2;
         let mut h = obs.clone();
         for l in 0..layers {
-            let z = h
-                .matmul(&params[2 * l])?
-                .broadcast_add(&params[2 * l + 1])?;
-            h = if l + 1 < layers {
-                self.activate(&z)?
-            } else {
-                z
-            };
+            let activation = (l + 1 < layers).then_some(self.config.activation);
+            h = bias_activation(&h.matmul(&params[2 * l])?, &params[2 * l + 1], activation)?;
         }
         Ok(h)
     }
@@ -193,11 +178,15 @@ impl GaussianMlpPolicy {
         let mut dh = Tensor::zeros(obs.dims(), DType::F32, obs.device())?;
         for l in 0..layers {
             let (w, b) = (&params[2 * l], &params[2 * l + 1]);
-            let z = h.matmul(w)?.broadcast_add(b)?;
-            let dz = (dh.matmul(w)? + h.matmul(&dir[2 * l])?)?.broadcast_add(&dir[2 * l + 1])?;
+            let pre = h.matmul(w)?;
+            let dz = bias_activation(
+                &(dh.matmul(w)? + h.matmul(&dir[2 * l])?)?,
+                &dir[2 * l + 1],
+                None,
+            )?;
             if l + 1 < layers {
-                let out = self.activate(&z)?;
-                dh = (self.activation_grad(&z, &out)? * dz)?;
+                let out = bias_activation(&pre, b, Some(self.config.activation))?;
+                dh = (self.activation_grad(&pre, b, &out)? * dz)?;
                 h = out;
             } else {
                 dh = dz;

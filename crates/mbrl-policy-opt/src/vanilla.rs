@@ -234,7 +234,7 @@ impl VanillaBptt {
         for t in 0..self.horizon {
             let dist = self.policy.distribution_with(&params, &obs)?;
             let act = match noise {
-                Some(eps) => (&dist.mean + (dist.log_std.exp()? * &eps[t])?)?,
+                Some(eps) => dist.sample_with(&eps[t])?,
                 None => dist.mean,
             };
             let step = env.step(&obs, &act, rng)?;

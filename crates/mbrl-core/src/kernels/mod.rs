@@ -1,0 +1,32 @@
+//! CPU kernels for the hot paths of training, shared by the model and policy crates.
+//!
+//! candle's generic CPU path spends most of a small network's time outside the matmuls
+//! (`../shared/PERFORMANCE_NOTES.md`, causes 2-4): `tanh` is a scalar libm call per element,
+//! a broadcast bias's gradient is a reduction over a non-last dimension (~30x slower than a
+//! matmul with a row of ones), and every op allocates. The kernels here remove those costs
+//! without giving up automatic differentiation:
+//! - [`fast_math`]: a vectorisable `tanh` with a stated error bound;
+//! - [`bias_activation()`]: `act(x + b)` as one custom op with a hand-written backward. When a
+//!   second-order graph is being built (`CANDLE_GRAD_DO_NOT_DETACH=1`, used by the meta-learning
+//!   crates) its backward is written in differentiable candle ops instead, so Hessian-vector
+//!   products through it stay exact.
+
+mod bias_activation;
+pub mod fast_math;
+
+pub use bias_activation::bias_activation;
+
+use serde::{Deserialize, Serialize};
+
+/// Non-linearity between hidden layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// `max(0, x)` (ME-TRPO and MB-MPO dynamics models).
+    #[default]
+    Relu,
+    /// `tanh(x)` (the policies of the thesis).
+    Tanh,
+    /// `x * sigmoid(x)` (MAAC, PETS).
+    Swish,
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Candle vs PyTorch on the same machine, in the same run (docs/performance.md, issue 5).
+
+Alternates the Rust binary `crates/mbrl-policy-opt/benches/side_by_side.rs` and
+`scripts/perf_torch.py` for `--rounds` rounds (both with `--threads` threads), takes the median
+of each side's per-round medians, and prints a Markdown table of the times and the
+candle/PyTorch ratios. Alternating keeps both sides exposed to the same machine load.
+
+Usage (from the repository root; needs a Python with torch, e.g. .venv-bench):
+    python scripts/perf_compare.py [--rounds 5] [--threads 2] [--python .venv-bench/bin/python]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+WORKLOADS = [
+    ("ensemble_train_step", "ensemble train step, 5 x (23-512-512-17), batch 256, Adam", 1.0),
+    ("rollout_step", "imagined-rollout step, 5 models, 500 states, step_rand + reward", 0.75),
+    ("policy_fwd_bwd", "policy 17-32-32-6 tanh, Gaussian log-lik, fwd + bwd, batch 20000", 1.0),
+    ("fisher_vector_product", "Fisher-vector product, same policy and batch", None),
+]
+
+
+def run(cmd, env):
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    return {r["name"]: r["median_ms"] for r in map(json.loads, filter(None, out.splitlines()))}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--measure", default="3")
+    args = parser.parse_args()
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+    cargo = ["cargo", "bench", "-q", "-p", "mbrl-policy-opt", "--bench", "side_by_side", "--"]
+    subprocess.run(cargo[:-1] + ["--no-run"], env=env, check=True)
+    timing = ["--measure", args.measure]
+    rust, torch = [], []
+    for r in range(args.rounds):
+        rust.append(run(cargo + timing, env))
+        torch.append(
+            run([args.python, "scripts/perf_torch.py", "--threads", str(args.threads)] + timing, env)
+        )
+        print(f"round {r + 1}/{args.rounds}: candle {rust[-1]} torch {torch[-1]}", file=sys.stderr)
+    print(f"| workload | candle (ms) | PyTorch (ms) | candle / PyTorch | goal |")
+    print("|---|---|---|---|---|")
+    for name, label, goal in WORKLOADS:
+        c = statistics.median(r[name] for r in rust)
+        t = statistics.median(r[name] for r in torch)
+        goal = f"<= {goal}" if goal is not None else "-"
+        print(f"| {label} | {c:.2f} | {t:.2f} | {c / t:.2f} | {goal} |")
+
+
+if __name__ == "__main__":
+    main()
