@@ -100,6 +100,58 @@ struct Stadium {
 /// Errors when there is no frame, when a view is smaller than 8x8 pixels, when the scale
 /// or stride is not positive, or when the image would exceed the GIF size limit.
 pub fn render_gif(frames: &[SimState], options: &RenderOptions) -> Result<Vec<u8>> {
+    let height = frame_height(frames, options)?;
+    let width = options.width;
+    let invalid = |msg: String| Error::Core(mbrl_core::Error::InvalidArgument(msg));
+    let mut bytes = Vec::new();
+    {
+        let encode = |e: gif::EncodingError| invalid(format!("render_gif: GIF encoding: {e}"));
+        let mut encoder = gif::Encoder::new(&mut bytes, width, height, &PALETTE).map_err(encode)?;
+        encoder.set_repeat(gif::Repeat::Infinite).map_err(encode)?;
+        for state in frames.iter().step_by(options.stride) {
+            let pixels = draw_frame(state, options, height);
+            let mut frame = gif::Frame::from_indexed_pixels(width, height, pixels, None);
+            frame.delay = options.frame_delay_cs;
+            encoder.write_frame(&frame).map_err(encode)?;
+        }
+    }
+    Ok(bytes)
+}
+
+/// One drawn frame as 8-bit RGB, row-major (3 bytes per pixel).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbFrame {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width * height * 3` bytes.
+    pub pixels: Vec<u8>,
+}
+
+/// Draws every `stride`-th state as an RGB image (the frames [`render_gif`] encodes), for
+/// other image formats such as a PNG strip. Errors as [`render_gif`].
+pub fn render_rgb(frames: &[SimState], options: &RenderOptions) -> Result<Vec<RgbFrame>> {
+    let height = frame_height(frames, options)?;
+    Ok(frames
+        .iter()
+        .step_by(options.stride)
+        .map(|state| RgbFrame {
+            width: u32::from(options.width),
+            height: u32::from(height),
+            pixels: draw_frame(state, options, height)
+                .into_iter()
+                .flat_map(|i| {
+                    let i = usize::from(i) * 3;
+                    [PALETTE[i], PALETTE[i + 1], PALETTE[i + 2]]
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// Checks the frames and options; the height of a frame with all its views.
+fn frame_height(frames: &[SimState], options: &RenderOptions) -> Result<u16> {
     let invalid = |msg: String| Error::Core(mbrl_core::Error::InvalidArgument(msg));
     if frames.is_empty() {
         return Err(invalid("render_gif: no frames to draw".into()));
@@ -123,27 +175,12 @@ pub fn render_gif(frames: &[SimState], options: &RenderOptions) -> Result<Vec<u8
         View::Side => 1,
         View::TopAndSide => 2,
     };
-    let width = options.width;
-    let height = u16::try_from(u32::from(options.height) * views + views - 1).map_err(|_| {
+    u16::try_from(u32::from(options.height) * views + views - 1).map_err(|_| {
         invalid(format!(
             "render_gif: {views} views of height {} exceed the GIF limit of 65535 pixels",
             options.height
         ))
-    })?;
-
-    let mut bytes = Vec::new();
-    {
-        let encode = |e: gif::EncodingError| invalid(format!("render_gif: GIF encoding: {e}"));
-        let mut encoder = gif::Encoder::new(&mut bytes, width, height, &PALETTE).map_err(encode)?;
-        encoder.set_repeat(gif::Repeat::Infinite).map_err(encode)?;
-        for state in frames.iter().step_by(options.stride) {
-            let pixels = draw_frame(state, options, height);
-            let mut frame = gif::Frame::from_indexed_pixels(width, height, pixels, None);
-            frame.delay = options.frame_delay_cs;
-            encoder.write_frame(&frame).map_err(encode)?;
-        }
-    }
-    Ok(bytes)
+    })
 }
 
 /// Draws one state: the side view at the bottom, the top view (if any) above it.
@@ -175,7 +212,12 @@ fn draw_frame(state: &SimState, options: &RenderOptions, height: u16) -> Vec<u8>
         height: h,
     };
     let rows = &mut pixels[side_top * w..];
-    draw_ground(rows, &side_view, ground_row);
+    if has_flat_ground(state) {
+        draw_ground(rows, &side_view, ground_row);
+    }
+    for polygon in terrain_polygons(state) {
+        draw_polygon(rows, &side_view, &polygon);
+    }
     draw_stadiums(rows, &side_view, &side);
 
     if options.view == View::TopAndSide {
@@ -223,6 +265,116 @@ fn capsules(state: &SimState) -> Vec<([f32; 3], [f32; 3], f32)> {
             ))
         })
         .collect()
+}
+
+/// Whether the flat ground plane `z = 0` is present (the pier replaces it by water).
+fn has_flat_ground(state: &SimState) -> bool {
+    state.colliders().iter().any(|(_, c)| {
+        c.is_enabled() && c.shape().as_halfspace().is_some() && c.translation().z.abs() < 1e-6
+    })
+}
+
+/// Side-view (x, z) outlines of the enabled cuboid and convex colliders (terrain such as the
+/// half-cheetah's hill and pier), as convex polygons.
+fn terrain_polygons(state: &SimState) -> Vec<Vec<[f32; 2]>> {
+    state
+        .colliders()
+        .iter()
+        .filter(|(_, c)| c.is_enabled())
+        .filter_map(|(_, c)| {
+            let shape = c.shape();
+            let local: Vec<rapier3d::prelude::Vector> = if let Some(cuboid) = shape.as_cuboid() {
+                let e = cuboid.half_extents;
+                (0..8)
+                    .map(|i| {
+                        let sign = |bit: usize| if i & bit == 0 { -1.0 } else { 1.0 };
+                        rapier3d::prelude::Vector::new(sign(1) * e.x, sign(2) * e.y, sign(4) * e.z)
+                    })
+                    .collect()
+            } else {
+                shape.as_convex_polyhedron()?.points().to_vec()
+            };
+            let pose = c.position();
+            let points: Vec<[f32; 2]> = local
+                .into_iter()
+                .map(|p| {
+                    let w = pose.transform_point(p);
+                    [w.x, w.z]
+                })
+                .collect();
+            Some(convex_hull(points))
+        })
+        .collect()
+}
+
+/// Counter-clockwise convex hull (Andrew's monotone chain).
+fn convex_hull(mut points: Vec<[f32; 2]>) -> Vec<[f32; 2]> {
+    points.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
+    points.dedup();
+    if points.len() < 3 {
+        return points;
+    }
+    let cross = |o: [f32; 2], a: [f32; 2], b: [f32; 2]| {
+        (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+    };
+    let mut hull: Vec<[f32; 2]> = Vec::with_capacity(points.len() * 2);
+    for pass in 0..2 {
+        let start = hull.len();
+        let ordered: Box<dyn Iterator<Item = &[f32; 2]>> = if pass == 0 {
+            Box::new(points.iter())
+        } else {
+            Box::new(points.iter().rev())
+        };
+        for &p in ordered {
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
+            {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop();
+    }
+    hull
+}
+
+/// Fills a counter-clockwise convex polygon in the ground colour, with a one-pixel outline.
+fn draw_polygon(rows: &mut [u8], view: &View2, polygon: &[[f32; 2]]) {
+    if polygon.len() < 3 {
+        return;
+    }
+    let px = 1.0 / view.scale;
+    let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
+    for p in polygon {
+        (x0, x1, y0, y1) = (x0.min(p[0]), x1.max(p[0]), y0.min(p[1]), y1.max(p[1]));
+    }
+    let col = |x: f32| {
+        ((x - view.left) * view.scale)
+            .floor()
+            .clamp(0.0, view.width as f32) as usize
+    };
+    let row = |y: f32| {
+        (view.height as f32 - (y - view.bottom) * view.scale)
+            .floor()
+            .clamp(0.0, view.height as f32) as usize
+    };
+    for r in row(y1)..(row(y0) + 1).min(view.height) {
+        for c in col(x0)..(col(x1) + 1).min(view.width) {
+            let p = view.point(c, r);
+            // Signed distance inside each edge (positive inside a counter-clockwise polygon).
+            let inside = (0..polygon.len())
+                .map(|i| {
+                    let (a, b) = (polygon[i], polygon[(i + 1) % polygon.len()]);
+                    let (ex, ey) = (b[0] - a[0], b[1] - a[1]);
+                    let len = (ex * ex + ey * ey).sqrt().max(f32::EPSILON);
+                    (ex * (p[1] - a[1]) - ey * (p[0] - a[0])) / len
+                })
+                .fold(f32::MAX, f32::min);
+            if inside >= 0.0 {
+                rows[r * view.width + c] = if inside < px { TICK } else { GROUND };
+            }
+        }
+    }
 }
 
 /// A 2D window onto a projection plane: picture column `i` is at `left + (i + 0.5) / scale`.
@@ -313,6 +465,26 @@ fn segment_distance(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn convex_hull_keeps_the_outer_points_counter_clockwise() {
+        let square = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
+        let mut points = square.to_vec();
+        points.extend([[0.5, 0.5], [0.2, 0.7], [1.0, 0.0]]);
+        let hull = convex_hull(points);
+        assert_eq!(hull.len(), 4, "{hull:?}");
+        assert!(square.iter().all(|p| hull.contains(p)));
+        let area2: f32 = (0..4)
+            .map(|i| {
+                let (a, b) = (hull[i], hull[(i + 1) % 4]);
+                a[0] * b[1] - b[0] * a[1]
+            })
+            .sum();
+        assert!(
+            (area2 - 2.0).abs() < 1e-6,
+            "counter-clockwise, area 1: {area2}"
+        );
+    }
 
     #[test]
     fn segment_distance_is_euclidean_to_the_closest_point() {

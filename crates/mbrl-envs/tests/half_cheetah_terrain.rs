@@ -4,6 +4,7 @@
 
 use mbrl_core::env::{vector, Env};
 use mbrl_core::task::Task;
+use mbrl_envs::render::{render_gif, render_rgb, RenderOptions};
 use mbrl_envs::robots::half_cheetah::{
     HalfCheetah, HalfCheetahConfig, ACT_DIM, FAMILY_DISABLED_JOINT, FAMILY_PIER,
     FAMILY_SLOPED_TERRAIN, OBS_DIM,
@@ -335,4 +336,80 @@ fn switching_pier_damping_mid_episode_changes_the_blocks() {
     let same = rollout(&mut fresh(), 0, 40, gait, switch_to(100.0));
     let changed = rollout(&mut fresh(), 0, 40, gait, switch_to(1000.0));
     assert!(same[..10] == changed[..10] && same[10..] != changed[10..]);
+}
+
+/// Frames of the gait on `family` with `task`, and how to draw them.
+fn terrain_episode(
+    family: &str,
+    task: Task,
+    steps: usize,
+) -> (Vec<mbrl_envs::robots::SimState>, RenderOptions) {
+    use mbrl_envs::robots::RobotEnv;
+    let mut env = HalfCheetah::new(HalfCheetahConfig::default(), Some(family)).unwrap();
+    env.reset(Some(0)).unwrap();
+    set_task(&mut env, &task);
+    let mut frames = vec![env.sim_state().clone()];
+    for t in 0..steps {
+        env.step(&vector(&gait(t)).unwrap()).unwrap();
+        frames.push(env.sim_state().clone());
+    }
+    let options = RenderOptions {
+        view: env.default_view(),
+        width: 480,
+        ..RenderOptions::default()
+    };
+    (frames, options)
+}
+
+/// The renderer draws the terrain: the hill and the pier's blocks change the picture.
+#[test]
+fn the_renderer_draws_the_hill_and_the_pier() {
+    let sky = [245u8, 247, 250];
+    let non_sky = |family: &str, task: Task| {
+        let (frames, options) = terrain_episode(family, task, 0);
+        let rgb = render_rgb(&frames, &options).unwrap().remove(0);
+        rgb.pixels.chunks(3).filter(|p| *p != sky).count()
+    };
+    let flat = non_sky(FAMILY_SLOPED_TERRAIN, Task::new("flat", vec![0.0]));
+    let hill = non_sky(
+        FAMILY_SLOPED_TERRAIN,
+        Task::new("hill", vec![0.3, 1.0, 1.0]),
+    );
+    let pier = non_sky(FAMILY_PIER, Task::new("pier", vec![500.0; 12]));
+    // A hill 0.31 m high over 2 m adds about 0.31 m^2 = 2000 pixels at 80 px/m.
+    assert!(hill > flat + 1000, "hill {hill} vs flat {flat}");
+    // The pier's 0.1 m blocks replace the 0.3 m band of flat ground below z = 0.
+    assert!(
+        pier + 1000 < flat && pier > flat / 5,
+        "pier {pier} vs flat {flat}"
+    );
+}
+
+/// Regenerates `docs/robots/half-cheetah-hill.gif` and `half-cheetah-pier.gif` (run with
+/// `--ignored`).
+#[test]
+#[ignore]
+fn write_docs_gifs() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/robots");
+    std::fs::create_dir_all(dir).unwrap();
+    let hill = Task::new("hill", vec![0.3, 2.0, 2.5]);
+    let pier = HalfCheetah::new(HalfCheetahConfig::default(), Some(FAMILY_PIER))
+        .unwrap()
+        .task_distribution()
+        .unwrap()
+        .test_tasks()
+        .remove(0);
+    for (name, family, task) in [
+        ("hill", FAMILY_SLOPED_TERRAIN, hill),
+        ("pier", FAMILY_PIER, pier),
+    ] {
+        let (frames, options) = terrain_episode(family, task, 200);
+        let options = RenderOptions {
+            stride: 2,
+            frame_delay_cs: 10,
+            ..options
+        };
+        let path = format!("{dir}/half-cheetah-{name}.gif");
+        std::fs::write(path, render_gif(&frames, &options).unwrap()).unwrap();
+    }
 }

@@ -108,6 +108,26 @@ pub fn make_robot(name: &str, family: Option<&str>) -> crate::Result<Box<dyn Rob
     Ok(Box::new(HalfCheetah::new(config, family)?))
 }
 
+/// Builds the robot of an `[env]` config as [`make_factory`](crate::make_factory) would (same
+/// name, task family and checks), but as a [`RobotEnv`] so its simulation state can be
+/// drawn; returns it with the episode length the factory's time limit would apply
+/// (`max_episode_steps`, else the registry horizon). Names that are not robots are errors
+/// listing [`ROBOT_NAMES`].
+pub fn make_robot_with(config: &crate::EnvConfig) -> crate::Result<(Box<dyn RobotEnv>, usize)> {
+    let Some(entry) = crate::registry()
+        .iter()
+        .find(|e| e.name == config.name && ROBOT_NAMES.contains(&e.name))
+    else {
+        return Err(crate::Error::UnknownEnv {
+            name: config.name.clone(),
+            valid: ROBOT_NAMES.iter().map(|s| s.to_string()).collect(),
+        });
+    };
+    crate::registry::check_task_family(entry, config.task_family.as_deref())?;
+    let robot = make_robot(&config.name, config.task_family.as_deref())?;
+    Ok((robot, config.max_episode_steps.unwrap_or(entry.horizon)))
+}
+
 /// Which reward a robot returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RewardKind {
