@@ -12,12 +12,6 @@
 //!   velocity, turn rate, 2 joint velocities); action (2) in `[-1, 1]`;
 //! - reset noise `U(-0.1, 0.1)` on `qpos` and `qvel`.
 //!
-//! The MJCF's torso frame (where `slider1`, `slider2` and `free_body_rot` act) is the torso's
-//! rear end, 1 m behind its centre of mass. rapier's multibody leaves the offset between the
-//! root link's frame and its centre of mass out of its dynamics, so here the root frame sits
-//! at the torso's centre of mass, and [`Swimmer::qpos`], the observation and the reset noise
-//! are converted to MuJoCo's coordinates (`x_o = x_c - cos a`, `y_o = y_c - sin a`).
-//!
 //! Rewards use the end-of-step root x velocity `v = next_obs[3]` (see `half_cheetah`):
 //! - `swimmer` (default, thesis Appendix A.2): `r = v - 0.005 ||a||^2`, horizon 200;
 //! - `swimmer-v5` (Gymnasium v5): `r = v - 0.0001 ||a||^2`, horizon 1000.
@@ -92,12 +86,7 @@ pub const ENTRY_V5: EnvEntry = EnvEntry {
     },
 };
 
-/// Distance from the MJCF torso frame forward to the torso's centre of mass, where the root
-/// frame is placed here.
-pub const TORSO_COM: f32 = 1.0;
-
-/// The robot, in MJCF terms (Gymnasium's `swimmer.xml`), with the torso frame moved forward
-/// to the torso's centre of mass.
+/// The robot, in MJCF terms (Gymnasium's `swimmer.xml`).
 pub fn spec() -> RobotSpec {
     let deg = std::f32::consts::PI / 180.0;
     let hinge = HingeSpec {
@@ -117,14 +106,8 @@ pub fn spec() -> RobotSpec {
     };
     RobotSpec {
         bodies: vec![
-            link(
-                "torso",
-                None,
-                [TORSO_COM, 0.0, 0.0],
-                [0.5, 0.0, 0.0],
-                [-0.5, 0.0, 0.0],
-            ),
-            link("mid", Some(0), [-0.5, 0.0, 0.0], [0.0; 3], [-1.0, 0.0, 0.0]),
+            link("torso", None, [0.0; 3], [1.5, 0.0, 0.0], [0.5, 0.0, 0.0]),
+            link("mid", Some(0), [0.5, 0.0, 0.0], [0.0; 3], [-1.0, 0.0, 0.0]),
             link(
                 "back",
                 Some(1),
@@ -172,23 +155,9 @@ impl Swimmer {
         })
     }
 
-    /// MuJoCo's generalized coordinates: the torso frame's x and y, torso angle, 2 joint
-    /// angles.
+    /// Generalized coordinates: root x, y, torso angle, 2 joint angles.
     pub fn qpos(&self) -> Vec<f32> {
-        let mut q = self.sim.qpos();
-        let (s, c) = q[2].sin_cos();
-        q[0] += TORSO_COM * (1.0 - c);
-        q[1] -= TORSO_COM * s;
-        q
-    }
-
-    /// MuJoCo's generalized velocities (of the torso frame), in the order of [`Self::qpos`].
-    pub fn qvel(&self) -> Vec<f32> {
-        let mut v = self.sim.qvel();
-        let (s, c) = self.sim.qpos()[2].sin_cos();
-        v[0] += TORSO_COM * v[2] * s;
-        v[1] -= TORSO_COM * v[2] * c;
-        v
+        self.sim.qpos()
     }
 
     /// Body masses (torso, mid, back).
@@ -197,8 +166,8 @@ impl Swimmer {
     }
 
     fn observation(&self) -> Vec<f32> {
-        let mut obs = self.qpos().split_off(2);
-        obs.extend(self.qvel());
+        let mut obs = self.sim.qpos().split_off(2);
+        obs.extend(self.sim.qvel());
         obs
     }
 
@@ -240,15 +209,8 @@ impl Env for Swimmer {
                 .map(|_| rng.random_range(-RESET_NOISE..=RESET_NOISE))
                 .collect()
         };
-        // MuJoCo's noisy torso-frame state, moved to the centre of mass (the snapshot has the
-        // centre of mass at x = TORSO_COM, the root coordinates at 0).
-        let mut dq = noise(&mut self.rng);
-        let mut v = noise(&mut self.rng);
-        let (s, c) = dq[2].sin_cos();
-        dq[0] += TORSO_COM * (c - 1.0);
-        dq[1] += TORSO_COM * s;
-        v[0] -= TORSO_COM * v[2] * s;
-        v[1] += TORSO_COM * v[2] * c;
+        let dq = noise(&mut self.rng);
+        let v = noise(&mut self.rng);
         self.sim.reset(&dq, &v);
         Ok((vector(&self.observation())?, Info::new()))
     }
@@ -264,7 +226,7 @@ impl Env for Swimmer {
         }
         let velocity = obs[VX_INDEX];
         let reward_ctrl = -self.ctrl_cost_weight() * ctrl_sq(&ctrl);
-        let qpos = self.qpos();
+        let qpos = self.sim.qpos();
         let info = Info::from([
             ("x_position".to_string(), qpos[0] as f64),
             ("y_position".to_string(), qpos[1] as f64),

@@ -35,8 +35,9 @@ pub struct Fluid {
 /// The fluid and each link's equivalent inertia box.
 pub(super) struct FluidDrag {
     fluid: Fluid,
-    /// Half-sizes of each link's equivalent inertia box, by multibody link id.
-    boxes: Vec<[f32; 3]>,
+    /// Half-sizes of each link's equivalent inertia box, by multibody link id; `None` for
+    /// massless links (the fixed anchor the root joint hangs from).
+    boxes: Vec<Option<[f32; 3]>>,
 }
 
 impl FluidDrag {
@@ -48,18 +49,14 @@ impl FluidDrag {
             viscosity: beta,
         } = self.fluid;
         let qdot = multibody.generalized_velocity();
-        for (link, &r) in multibody.links().zip(&self.boxes) {
-            let Some(rb) = bodies.get_mut(link.rigid_body_handle()) else {
+        for (link, r) in multibody.links().zip(&self.boxes) {
+            let (Some(r), Some(rb)) = (r, bodies.get_mut(link.rigid_body_handle())) else {
                 continue;
             };
-            // Jacobian rows: the velocity of the link's centre of mass (of the link frame's
-            // origin for the root link, whose offset rapier leaves out), then its spin.
+            // Jacobian rows: the velocity of the link's centre of mass, then its spin.
             let jv = multibody.body_jacobian(link.link_id()) * qdot;
+            let linvel = Vector::new(jv[0], jv[1], jv[2]);
             let spin = Vector::new(jv[3], jv[4], jv[5]);
-            let mut linvel = Vector::new(jv[0], jv[1], jv[2]);
-            if link.link_id() == 0 {
-                linvel += spin.cross(rb.center_of_mass() - link.local_to_world().translation);
-            }
             let frame = *rb.rotation()
                 * rb.mass_properties()
                     .local_mprops
@@ -106,7 +103,7 @@ impl Sim {
                         let half = |a: usize, b: usize, c: usize| {
                             (1.5 / m * (i[b] + i[c] - i[a])).max(1e-15).sqrt()
                         };
-                        [half(0, 1, 2), half(1, 2, 0), half(2, 0, 1)]
+                        (m > 0.0).then(|| [half(0, 1, 2), half(1, 2, 0), half(2, 0, 1)])
                     })
                     .collect()
             })
