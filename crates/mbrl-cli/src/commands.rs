@@ -1,4 +1,4 @@
-//! What each subcommand does: `train`, `eval`, `envs`, `algos`, `validate`.
+//! What each subcommand does: `train`, `eval`, `render`, `envs`, `algos`, `validate`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -176,6 +176,126 @@ pub fn eval(run: &Path, episodes: Option<usize>) -> Result<()> {
     );
     Ok(())
 }
+
+/// Arguments of `render`: a run (`--run`) or an env with random actions (`--env`).
+pub struct RenderArgs {
+    /// Run directory whose newest checkpoint acts.
+    pub run: Option<PathBuf>,
+    /// Robot to drive with random actions.
+    pub env: Option<String>,
+    /// Task family of `env`.
+    pub task_family: Option<String>,
+    /// Reset seed of the random-action episode (also seeds the actions).
+    pub seed: u64,
+    /// Steps of the random-action episode (default: the robot's horizon).
+    pub steps: Option<usize>,
+    /// Episodes of the policy, one after the other (reset seeds of `eval`).
+    pub episodes: usize,
+    /// The policy's mean action instead of a sample.
+    pub deterministic: bool,
+    /// Output file (default `<run>/render.<format>`, or `<env>.<format>`).
+    pub out: Option<PathBuf>,
+    /// Draw every `stride`-th frame.
+    pub stride: Option<usize>,
+    /// Image format (default: from the output's extension, else GIF).
+    pub format: Option<crate::render::ImageFormat>,
+}
+
+/// `mbrl-cli render`: draws episodes of a run's newest checkpoint, or of random actions, from
+/// the simulation state of the same environment `eval` uses.
+pub fn render(args: RenderArgs) -> Result<()> {
+    use crate::render::{record_episode, resolve_format, ImageFormat, Output};
+    let extension = |f: Option<ImageFormat>| match f {
+        Some(ImageFormat::Png) => "png",
+        _ => "gif",
+    };
+    let (env_config, default_out) = match (&args.run, &args.env) {
+        (Some(run), None) => (
+            config::load(Some(&run_config_path(run)?), &[])?.env,
+            run.join(format!("render.{}", extension(args.format))),
+        ),
+        (None, Some(name)) => (
+            mbrl_envs::EnvConfig {
+                name: name.clone(),
+                max_episode_steps: args.steps,
+                task_family: args.task_family.clone(),
+            },
+            PathBuf::from(format!("{name}.{}", extension(args.format))),
+        ),
+        _ => return Err(UsageError("give exactly one of --run DIR or --env NAME".into()).into()),
+    };
+    let names = mbrl_envs::robots::ROBOT_NAMES;
+    if !names.contains(&env_config.name.as_str()) {
+        return Err(UsageError(format!(
+            "env `{}` cannot be rendered (it has no simulation to draw); renderable envs: {}",
+            env_config.name,
+            names.join(", ")
+        ))
+        .into());
+    }
+    if args.steps == Some(0) || args.episodes == 0 {
+        return Err(UsageError("--steps and --episodes must be at least 1".into()).into());
+    }
+    let path = args.out.clone().unwrap_or(default_out);
+    let output = Output {
+        format: resolve_format(&path, args.format)?,
+        path,
+        stride: args.stride,
+    };
+    let (mut robot, horizon) =
+        mbrl_envs::robots::make_robot_with(&env_config).map_err(|e| UsageError(e.to_string()))?;
+    let mut frames = Vec::new();
+    let mut returns = Vec::new();
+    match &args.run {
+        Some(run) => {
+            let config = config::load(Some(&run_config_path(run)?), &[])?;
+            let Built { mut algo, .. } = build(&config)?;
+            let start = restore_latest(algo.as_mut(), &run_context(run, &config))?;
+            let policy = algo.policy();
+            let mut rng = mbrl_core::seeding::stream_rng(
+                config.seed,
+                mbrl_core::seeding::Stream::Custom(RENDER_STREAM),
+            );
+            for seed in eval_seeds(config.seed, args.episodes) {
+                let (states, total) = record_episode(robot.as_mut(), seed, horizon, |obs| {
+                    Ok(policy
+                        .act(&obs.unsqueeze(0)?, args.deterministic, &mut rng)?
+                        .squeeze(0)?)
+                })?;
+                frames.extend(states);
+                returns.push(total);
+            }
+            println!(
+                "policy of iteration {} on {}",
+                start.iteration, env_config.name
+            );
+        }
+        None => {
+            let mut rng = mbrl_core::seeding::stream_rng(
+                args.seed,
+                mbrl_core::seeding::Stream::Custom(RENDER_STREAM),
+            );
+            let actions = robot.action_space().clone();
+            let (states, total) = record_episode(robot.as_mut(), args.seed, horizon, |_| {
+                Ok(mbrl_core::env::vector(&actions.sample(&mut rng))?)
+            })?;
+            frames.extend(states);
+            returns.push(total);
+        }
+    }
+    crate::render::write(&frames, robot.as_ref(), &output)?;
+    let returns: Vec<String> = returns.iter().map(|r| format!("{r:.2}")).collect();
+    println!(
+        "wrote {} ({} states, episode returns {})",
+        output.path.display(),
+        frames.len(),
+        returns.join(", ")
+    );
+    Ok(())
+}
+
+/// Custom seeding stream of `render`'s action sampling (disjoint from training's streams).
+const RENDER_STREAM: u32 = 7;
 
 /// `mbrl-cli envs`: every environment with its dimensions, horizon and task families.
 pub fn envs() -> Result<()> {

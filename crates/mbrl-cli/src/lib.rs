@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod plot;
 pub mod progress;
+pub mod render;
 pub mod run_dir;
 
 /// A mistake in how the command was called (exit code 2).

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mbrl_cli::commands::{self, TrainArgs};
+use mbrl_cli::commands::{self, RenderArgs, TrainArgs};
+use mbrl_cli::render::ImageFormat;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -45,6 +46,41 @@ enum Command {
         /// Number of episodes (default: the run's eval_episodes).
         #[arg(long)]
         episodes: Option<usize>,
+    },
+    /// Draw episodes of a robot as an animated GIF or a PNG strip: a run's newest checkpoint
+    /// (--run) or random actions (--env).
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["run", "env"])))]
+    Render {
+        /// Run directory: its newest checkpoint acts in the run's environment.
+        #[arg(long, conflicts_with_all = ["env", "task_family", "seed", "steps"])]
+        run: Option<PathBuf>,
+        /// Robot to drive with uniformly random actions (`mbrl-cli envs` lists them).
+        #[arg(long, conflicts_with_all = ["episodes", "deterministic"])]
+        env: Option<String>,
+        /// Task family of --env.
+        #[arg(long)]
+        task_family: Option<String>,
+        /// Reset and action seed of --env.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Steps of the --env episode (default: the robot's horizon).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Episodes of the --run policy, one after the other (the reset seeds of `eval`).
+        #[arg(long, default_value_t = 1)]
+        episodes: usize,
+        /// Use the policy's mean action (as `eval`) instead of sampling.
+        #[arg(long)]
+        deterministic: bool,
+        /// Output file (default: <run>/render.gif, or <env>.gif in the current directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Draw every S-th frame (default: every frame of a GIF, about 16 frames in a PNG).
+        #[arg(long, value_name = "S")]
+        stride: Option<usize>,
+        /// Image format (default: from --out's extension, else gif).
+        #[arg(long, value_enum)]
+        format: Option<ImageFormat>,
     },
     /// Plot learning curves of runs (mean and std over seeds) to a PNG and a CSV.
     Plot {
@@ -102,6 +138,29 @@ fn main() -> ExitCode {
             resume,
         }),
         Command::Eval { run, episodes } => commands::eval(&run, episodes),
+        Command::Render {
+            run,
+            env,
+            task_family,
+            seed,
+            steps,
+            episodes,
+            deterministic,
+            out,
+            stride,
+            format,
+        } => commands::render(RenderArgs {
+            run,
+            env,
+            task_family,
+            seed,
+            steps,
+            episodes,
+            deterministic,
+            out,
+            stride,
+            format,
+        }),
         Command::Plot {
             runs,
             out,
