@@ -37,7 +37,8 @@ def main():
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--measure", default="3")
     args = parser.parse_args()
-    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+    # The CLI's thread defaults (crates/mbrl-cli/src/threads.rs): candle's element-wise pool off.
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), CANDLE_NUM_THREADS="1")
     cargo = ["cargo", "bench", "-q", "-p", "mbrl-policy-opt", "--bench", "side_by_side", "--"]
     subprocess.run(cargo[:-1] + ["--no-run"], env=env, check=True)
     timing = ["--measure", args.measure]

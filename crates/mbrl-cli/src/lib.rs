@@ -9,6 +9,7 @@ pub mod plot;
 pub mod progress;
 pub mod render;
 pub mod run_dir;
+pub mod threads;
 
 /// A mistake in how the command was called (exit code 2).
 #[derive(Debug, Clone)]
