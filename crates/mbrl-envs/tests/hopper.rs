@@ -200,18 +200,23 @@ fn task_functions_equal_step_under_random_dynamics() {
     }
 }
 
-/// Observations after 30 steps of a square wave from `reset(1)` under `task`.
-fn motion_under(task: &Task) -> Vec<f32> {
+/// Observations of 30 steps of a square wave from `reset(1)` under `task`.
+fn trace_under(task: &Task) -> Vec<Vec<f32>> {
     let mut env = Hopper::with_family(RewardKind::MeTrpo, Some(FAMILY_RANDOM_DYNAMICS)).unwrap();
     env.task_distribution().unwrap().set_task(task).unwrap();
     env.reset(Some(1)).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let mut obs = Vec::new();
-    for t in 0..30 {
-        let a = vector(&action(2, t, &mut rng)).unwrap();
-        obs = env.step(&a).unwrap().obs.to_vec1::<f32>().unwrap();
-    }
-    obs
+    (0..30)
+        .map(|t| {
+            let a = vector(&action(2, t, &mut rng)).unwrap();
+            env.step(&a).unwrap().obs.to_vec1::<f32>().unwrap()
+        })
+        .collect()
+}
+
+/// Observations after 30 steps of a square wave from `reset(1)` under `task`.
+fn motion_under(task: &Task) -> Vec<f32> {
+    trace_under(task).pop().unwrap_or_default()
 }
 
 /// Different random-dynamics tasks give different trajectories for the same actions from the
@@ -238,13 +243,23 @@ fn random_dynamics_change_the_motion() {
 
     let mut heavy = vec![2.0; 16];
     heavy.extend(vec![1.0; n - 16]);
-    let heavy = motion_under(&Task::new("heavy", heavy));
-    let swing = |obs: &[f32]| obs[8..11].iter().map(|v| v.abs()).sum::<f32>();
+    // Joint speeds after the first step from rest: later ones hit the joint limits and the
+    // observation's clip at 10, and depend on how the foot grips. The hopper's armature (1)
+    // dominates the joints' inertia, so doubling the bodies' masses and inertias slows them
+    // by only ~8%.
+    let swing = |task: &Task| {
+        trace_under(task)[0][8..11]
+            .iter()
+            .map(|v| v.abs())
+            .sum::<f32>()
+    };
+    let (heavy, base) = (
+        swing(&Task::new("heavy", heavy)),
+        swing(&Task::new("nominal", vec![1.0; n])),
+    );
     assert!(
-        swing(&heavy) < 0.8 * swing(&base),
-        "joint speeds heavy {} vs nominal {}",
-        swing(&heavy),
-        swing(&base)
+        heavy < 0.95 * base,
+        "first-step joint speeds heavy {heavy} vs nominal {base}"
     );
     let dist = env.task_distribution().unwrap();
     dist.set_task(&Task::new("heavy", vec![2.0; n])).unwrap();

@@ -13,6 +13,15 @@
 //!   which is exactly a generalized force on that hinge; user torques persist in rapier, so
 //!   they are reset before every physics step;
 //! - friction combines with `Max` as in MuJoCo (rapier averages by default);
+//! - a hinge about a coordinate axis is a generic joint freeing that angular axis, with exact
+//!   frames (identity, or a half turn for a negative axis), not a `RevoluteJointBuilder`
+//!   joint: the latter's `sqrt(1/2)` quaternion leaves ~1e-8 out of the robot's plane in the
+//!   hinge's Jacobian, so contacts on the links below see a finite but huge effective mass
+//!   (~1e15) along the tangent the planar root locks, and rapier 0.36's multibody friction,
+//!   which clamps both tangent impulses together to the friction cone, then spends the
+//!   whole friction budget on that direction: the links slid as on ice. Exact zeros give
+//!   that tangent an inverse effective mass of exactly 0, whose row rapier then leaves
+//!   inactive (see `hinge_joint`);
 //! - robot geoms only collide with the ground (`contype=1, conaffinity=0` in the MJCF files),
 //!   or with nothing ([`Sim::disable_contacts`], the swimmer's `contype=0`);
 //! - `sim/dynamics.rs`: scaling masses, inertias, damping and friction after building
@@ -249,6 +258,58 @@ pub(crate) const ROBOT_GROUP: Group = Group::GROUP_1;
 /// Collision group of the ground and terrain.
 pub(crate) const GROUND_GROUP: Group = Group::GROUP_2;
 
+/// The multibody joint of `hinge`, anchored at `anchor` in the parent frame, and the index
+/// (3, 4 or 5: angular x, y or z) of its free coordinate.
+///
+/// A hinge about a coordinate axis (all the planar robots' hinges) frees that angular axis of
+/// a generic joint whose frames are the identity, or an exact half turn for a negative axis,
+/// so that its Jacobian has exact zeros off the axis. `RevoluteJointBuilder` would instead
+/// rotate the joint's x axis onto the hinge axis with an inexact quaternion (components of
+/// `sqrt(1/2)`), leaving ~1e-8 in the Jacobian out of the robot's plane; rapier 0.36's
+/// multibody contacts then see a finite but huge effective mass (~1e15) along that locked
+/// tangent, and its 2-D friction cone clamp hands nearly all the friction impulse to that
+/// direction: contacts on links below a hinge had almost no friction in the plane.
+fn hinge_joint(hinge: &HingeSpec, anchor: Vector) -> (GenericJoint, usize) {
+    let [x, y, z] = hinge.axis;
+    let coordinate_axis = match (x != 0.0, y != 0.0, z != 0.0) {
+        (true, false, false) => Some((0, x < 0.0)),
+        (false, true, false) => Some((1, y < 0.0)),
+        (false, false, true) => Some((2, z < 0.0)),
+        _ => None,
+    };
+    let Some((i, negative)) = coordinate_axis else {
+        let mut builder = RevoluteJointBuilder::new(Vector::from(hinge.axis).normalize())
+            .local_anchor1(anchor)
+            .local_anchor2(Vector::ZERO);
+        if let Some(range) = hinge.range {
+            builder = builder.limits(range);
+        }
+        // A revolute joint's free axis is its angular x axis.
+        return (builder.build().into(), 3);
+    };
+    let (free, joint_axis) = [
+        (JointAxesMask::ANG_X, JointAxis::AngX),
+        (JointAxesMask::ANG_Y, JointAxis::AngY),
+        (JointAxesMask::ANG_Z, JointAxis::AngZ),
+    ][i];
+    // A half turn about an axis orthogonal to the hinge flips it; `from_xyzw` keeps the
+    // quaternion exact (`from_axis_angle(_, PI)` would leave cos(PI/2) ~ -4e-8 in w).
+    let rotation = match (negative, i) {
+        (false, _) => Rotation::IDENTITY,
+        (true, 2) => Rotation::from_xyzw(1.0, 0.0, 0.0, 0.0),
+        (true, _) => Rotation::from_xyzw(0.0, 0.0, 1.0, 0.0),
+    };
+    let mut locked = JointAxesMask::LOCKED_FIXED_AXES;
+    locked.remove(free);
+    let mut builder = GenericJointBuilder::new(locked)
+        .local_frame1(Pose::from_parts(anchor, rotation))
+        .local_frame2(Pose::from_parts(Vector::ZERO, rotation));
+    if let Some(range) = hinge.range {
+        builder = builder.limits(joint_axis, range);
+    }
+    (builder.build(), 3 + i)
+}
+
 /// A built robot: the live state, its initial snapshot, and the stepping machinery.
 pub struct Sim {
     state: SimState,
@@ -378,14 +439,9 @@ impl Sim {
             match (body.parent, body.hinge) {
                 (Some(p), Some(hinge)) => {
                     let axis = Vector::from(hinge.axis).normalize();
-                    let mut builder = RevoluteJointBuilder::new(axis)
-                        .local_anchor1(Vector::from(body.pos))
-                        .local_anchor2(Vector::ZERO);
-                    if let Some(range) = hinge.range {
-                        builder = builder.limits(range);
-                    }
-                    let h = multibody_joints.insert(links[p], links[i], builder, true);
-                    joint_handles.push((h, Some(hinge)));
+                    let (joint, free_axis) = hinge_joint(&hinge, Vector::from(body.pos));
+                    let h = multibody_joints.insert(links[p], links[i], joint, true);
+                    joint_handles.push((h, Some((hinge, free_axis))));
                     if hinge.gear != 0.0 {
                         motors.push(Motor {
                             child: links[i],
@@ -412,7 +468,7 @@ impl Sim {
             mb.damping_mut().fill(0.0);
             ndofs = mb.ndofs();
         }
-        for (handle, hinge) in joint_handles
+        for (handle, (hinge, free_axis)) in joint_handles
             .iter()
             .filter_map(|(h, s)| Some(((*h)?, (*s)?)))
         {
@@ -422,8 +478,7 @@ impl Sim {
                 hinge_damping.push((dof, hinge.damping));
                 mb.armature_mut()[dof] = hinge.armature;
                 if let Some(link) = mb.link_mut(link_id) {
-                    // A revolute joint's free axis is its angular x axis.
-                    link.joint.set_spring(3, hinge.stiffness, 0.0);
+                    link.joint.set_spring(free_axis, hinge.stiffness, 0.0);
                 }
             }
         }
