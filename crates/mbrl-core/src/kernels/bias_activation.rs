@@ -11,6 +11,7 @@
 //! written in candle ops instead, so that second derivatives through the op are exact.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
 
 use super::fast_math;
 use super::Activation;
@@ -35,6 +36,9 @@ pub fn bias_activation(x: &Tensor, b: &Tensor, act: Option<Activation>) -> Resul
     Ok(x.apply_op2(&b, BiasActivation(act))?)
 }
 
+/// Blocks at least this large are split across rayon's threads.
+const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+
 struct BiasActivation(Option<Activation>);
 
 thread_local! {
@@ -58,6 +62,55 @@ fn blocks(dims: &[usize]) -> (usize, usize, usize) {
         [rows, width] => (1, rows, width),
         [k, rows, width] => (k, rows, width),
         _ => (0, 0, 0),
+    }
+}
+
+/// `out[m, r, :] = f(out[m, r, :] + b[m, :])` for every member `m` and row `r`, in place; large
+/// blocks are split by rows across rayon's threads (idle between candle's matmuls). Generic in
+/// `f` so that each activation gets its own vectorised loop.
+fn add_bias_then(
+    out: &mut [f32],
+    b: &[f32],
+    rows: usize,
+    width: usize,
+    f: impl Fn(f32) -> f32 + Sync,
+) {
+    let apply = |chunk: &mut [f32], bias: &[f32]| {
+        for row in chunk.chunks_exact_mut(width) {
+            for (v, &c) in row.iter_mut().zip(bias) {
+                *v = f(*v + c);
+            }
+        }
+    };
+    for (block, bias) in out
+        .chunks_exact_mut(rows * width)
+        .zip(b.chunks_exact(width))
+    {
+        if block.len() >= PARALLEL_MIN_ELEMENTS {
+            let chunk_rows = rows.div_ceil(rayon::current_num_threads()).max(1);
+            block
+                .par_chunks_mut(chunk_rows * width)
+                .for_each(|chunk| apply(chunk, bias));
+        } else {
+            apply(block, bias);
+        }
+    }
+}
+
+/// `d[i] *= f(s[i])`, split across rayon's threads when large.
+fn scale_by(d: &mut [f32], s: &[f32], f: impl Fn(f32) -> f32 + Sync) {
+    let apply = |d: &mut [f32], s: &[f32]| {
+        for (d, &s) in d.iter_mut().zip(s) {
+            *d *= f(s);
+        }
+    };
+    if d.len() >= PARALLEL_MIN_ELEMENTS {
+        let chunk = d.len().div_ceil(rayon::current_num_threads());
+        d.par_chunks_mut(chunk)
+            .zip(s.par_chunks(chunk))
+            .for_each(|(d, s)| apply(d, s));
+    } else {
+        apply(d, s);
     }
 }
 
@@ -121,23 +174,17 @@ impl BiasActivation {
         };
         let grad = grad.contiguous()?;
         let d = with_f32(&grad, |g| {
-            with_f32(&source, |s| -> Vec<f32> {
+            with_f32(&source, |s| {
+                let mut d = g.to_vec();
                 match act {
-                    Activation::Tanh => g.iter().zip(s).map(|(&g, &s)| g * (1.0 - s * s)).collect(),
-                    Activation::Relu => g
-                        .iter()
-                        .zip(s)
-                        .map(|(&g, &s)| if s > 0.0 { g } else { 0.0 })
-                        .collect(),
-                    Activation::Swish => g
-                        .iter()
-                        .zip(s)
-                        .map(|(&g, &s)| {
-                            let sig = sigmoid(s);
-                            g * sig * (1.0 + s * (1.0 - sig))
-                        })
-                        .collect(),
+                    Activation::Tanh => scale_by(&mut d, s, |s| 1.0 - s * s),
+                    Activation::Relu => scale_by(&mut d, s, |s| f32::from(u8::from(s > 0.0))),
+                    Activation::Swish => scale_by(&mut d, s, |s| {
+                        let sig = sigmoid(s);
+                        sig * (1.0 + s * (1.0 - sig))
+                    }),
                 }
+                d
             })
         })??;
         Tensor::from_vec(d, res.shape(), res.device())
@@ -170,20 +217,12 @@ impl CustomOp2 for BiasActivation {
                 l1.dims()
             );
         }
-        let mut out = Vec::with_capacity(x.len());
-        for (member, block) in x.chunks_exact(rows * width).enumerate() {
-            let bias = &b[member * width..(member + 1) * width];
-            for row in block.chunks_exact(width) {
-                let start = out.len();
-                out.extend(row.iter().zip(bias).map(|(&v, &c)| v + c));
-                let z = &mut out[start..];
-                match self.0 {
-                    None => {}
-                    Some(Activation::Relu) => z.iter_mut().for_each(|v| *v = v.max(0.0)),
-                    Some(Activation::Tanh) => fast_math::tanh_in_place(z),
-                    Some(Activation::Swish) => z.iter_mut().for_each(|v| *v *= sigmoid(*v)),
-                }
-            }
+        let mut out = x.to_vec();
+        match self.0 {
+            None => add_bias_then(&mut out, b, rows, width, |z| z),
+            Some(Activation::Relu) => add_bias_then(&mut out, b, rows, width, |z| z.max(0.0)),
+            Some(Activation::Tanh) => add_bias_then(&mut out, b, rows, width, fast_math::tanh),
+            Some(Activation::Swish) => add_bias_then(&mut out, b, rows, width, |z| z * sigmoid(z)),
         }
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -249,7 +288,13 @@ mod tests {
     #[test]
     fn matches_the_unfused_ops_in_value_and_gradient() {
         let dev = Device::Cpu;
-        for (x_dims, b_dims) in [(vec![2, 5, 3], vec![2, 1, 3]), (vec![7, 4], vec![4])] {
+        // The last two shapes exceed PARALLEL_MIN_ELEMENTS: the multi-threaded paths.
+        for (x_dims, b_dims) in [
+            (vec![2, 5, 3], vec![2, 1, 3]),
+            (vec![7, 4], vec![4]),
+            (vec![300, 250], vec![250]),
+            (vec![2, 200, 200], vec![2, 1, 200]),
+        ] {
             for act in [
                 None,
                 Some(Activation::Relu),
