@@ -10,6 +10,9 @@ pub fn registry() -> Vec<&'static AlgorithmEntry> {
         &mbrl_policy_opt::model_free::PPO_ENTRY,
         &mbrl_policy_opt::me_trpo::ENTRY,
         &mbrl_policy_opt::vanilla::ENTRY,
+        &mbrl_meta::trainer::PROMP_ENTRY,
+        &mbrl_meta::trainer::MAML_TRPO_ENTRY,
+        &mbrl_meta::trainer::MAML_VPG_ENTRY,
     ]
 }
 

@@ -11,6 +11,7 @@ use std::path::Path;
 use mbrl_core::runner::RunConfig;
 use mbrl_envs::registry::{check_task_family, registry as env_registry};
 use mbrl_envs::EnvConfig;
+use mbrl_meta::trainer::MetaConfig;
 use mbrl_models::EnsembleConfig;
 use mbrl_policy_opt::advantages::AdvantageConfig;
 use mbrl_policy_opt::gaussian_mlp::PolicyConfig;
@@ -71,6 +72,9 @@ pub struct ExperimentConfig {
     /// Vanilla model-based RL with BPTT (thesis Ch. 2.2).
     #[serde(default)]
     pub bptt: BpttConfig,
+    /// Gradient-based meta-RL: ProMP, MAML-TRPO, MAML-VPG (thesis Ch. 6).
+    #[serde(default)]
+    pub meta: MetaConfig,
 }
 
 impl ExperimentConfig {
@@ -338,6 +342,15 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
             format!("must be in [0, 1), got {}", me.validation_share),
         ));
     }
+    config.meta.validate().map_err(|e| {
+        let message = e.to_string();
+        let key = message
+            .split_whitespace()
+            .find(|w| w.starts_with("meta."))
+            .unwrap_or("meta")
+            .to_string();
+        (key, message)
+    })?;
     if config.policy.hidden_sizes.contains(&0) {
         return Err((
             "policy.hidden_sizes".into(),
