@@ -45,17 +45,20 @@
 use std::sync::Arc;
 
 use candle_core::Tensor;
-use mbrl_core::env::{vector, Env, EnvSpec, Info, Step};
-use mbrl_core::space::Space;
+use mbrl_core::env::{vector, EnvSpec, Info};
 use mbrl_core::task::{Task, TaskDistribution, TaskFunctions};
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{column, ctrl_sq, ctrl_sq_batch, read_ctrl, standard_normal, unit_box};
-use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim, SimState};
+use super::common::{
+    column, ctrl_sq, ctrl_sq_batch, direction_task, gymnasium_noise, parse_direction, parse_family,
+    sample_direction, variant_spec,
+};
+use super::env_core::{Outcome, Robot, RobotModel};
+use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim};
 use super::RewardKind;
-use crate::common::unbounded;
 use crate::registry::{check_task_family, EnvEntry};
+use crate::render::View;
 
 /// Registry name of the thesis (Appendix A.2) variant.
 pub const NAME: &str = "ant";
@@ -281,38 +284,33 @@ impl Layout {
     }
 }
 
-/// The ant environment.
-pub struct Ant {
-    sim: Sim,
+/// The ant's part of its [`Ant`] environment: settings, task family and the active task.
+pub struct AntModel {
     config: AntConfig,
     family: Option<Family>,
     layout: Layout,
     objective: Objective,
     crippled_leg: Option<usize>,
-    obs_space: Space,
-    act_space: Space,
-    rng: ChaCha8Rng,
 }
+
+/// The ant environment.
+pub type Ant = Robot<AntModel>;
 
 impl Ant {
     /// A new environment with `family` (one of [`FAMILIES`]) active, or none. Without a
     /// family, or until `set_task`, the ant runs along +x with every leg working (under
     /// `random-goal`, towards the goal `(goal_radius, 0)`).
     pub fn new(config: AntConfig, family: Option<&str>) -> crate::Result<Self> {
-        let family = match family {
-            None => None,
-            Some(FAMILY_FORWARD_BACKWARD) => Some(Family::ForwardBackward),
-            Some(FAMILY_RANDOM_DIRECTION) => Some(Family::RandomDirection),
-            Some(FAMILY_RANDOM_GOAL) => Some(Family::RandomGoal),
-            Some(FAMILY_CRIPPLED_LEG) => Some(Family::CrippledLeg),
-            Some(other) => {
-                return Err(crate::Error::UnknownTaskFamily {
-                    env: NAME.to_string(),
-                    family: other.to_string(),
-                    valid: FAMILIES.iter().map(|s| s.to_string()).collect(),
-                })
-            }
-        };
+        let family = parse_family(
+            NAME,
+            family,
+            &[
+                (FAMILY_FORWARD_BACKWARD, Family::ForwardBackward),
+                (FAMILY_RANDOM_DIRECTION, Family::RandomDirection),
+                (FAMILY_RANDOM_GOAL, Family::RandomGoal),
+                (FAMILY_CRIPPLED_LEG, Family::CrippledLeg),
+            ],
+        )?;
         let legs = config
             .train_crippled_legs
             .iter()
@@ -346,43 +344,20 @@ impl Ant {
         } else {
             Objective::Direction([1.0, 0.0])
         };
-        Ok(Self {
-            sim: Sim::new(&spec(config.solver_iterations.max(1))),
+        let sim = Sim::new(&spec(config.solver_iterations.max(1)));
+        let model = AntModel {
             config,
             family,
             layout,
             objective,
             crippled_leg: None,
-            obs_space: unbounded(layout.dim())?,
-            act_space: unit_box(ACT_DIM)?,
-            rng: ChaCha8Rng::seed_from_u64(0),
-        })
-    }
-
-    /// Generalized coordinates: torso x, y, z, quaternion (w, x, y, z), 8 joint angles.
-    pub fn qpos(&self) -> Vec<f32> {
-        self.sim.qpos()
-    }
-
-    /// Generalized velocities (14): torso linear velocity (world frame), angular velocity
-    /// (torso frame), 8 joint velocities.
-    pub fn qvel(&self) -> Vec<f32> {
-        self.sim.qvel()
-    }
-
-    /// Body masses (torso, then hip and ankle body of legs 1-4).
-    pub fn body_masses(&self) -> Vec<f32> {
-        self.sim.body_masses()
-    }
-
-    /// The simulation (for tests of the free root's conventions).
-    pub fn sim(&self) -> &Sim {
-        &self.sim
+        };
+        Robot::build(sim, model, layout.dim(), ACT_DIM)
     }
 
     /// Restores the initial pose, then displaces the generalized coordinates by `dq` (14: the
     /// free root's translation and rotation vector, then the joints) and sets the velocities
-    /// to `qvel` (14, the layout of [`Self::qvel`]); returns the observation.
+    /// to `qvel` (14, the layout of [`Robot::qvel`]); returns the observation.
     pub fn reset_to(&mut self, dq: &[f32], qvel: &[f32]) -> mbrl_core::Result<Tensor> {
         let n = self.sim.ndofs();
         if dq.len() != n || qvel.len() != n {
@@ -395,16 +370,9 @@ impl Ant {
         self.sim.reset(dq, qvel);
         vector(&self.observation())
     }
+}
 
-    fn observation(&self) -> Vec<f32> {
-        let mut obs = self.sim.qpos();
-        if !self.layout.with_xy {
-            obs.drain(..2);
-        }
-        obs.extend(self.sim.qvel());
-        obs
-    }
-
+impl AntModel {
     fn weights(&self) -> Weights {
         match self.config.reward {
             RewardKind::MeTrpo => Weights {
@@ -434,65 +402,38 @@ fn healthy_z(z: f32) -> bool {
     (HEALTHY_Z[0]..=HEALTHY_Z[1]).contains(&z)
 }
 
-impl Env for Ant {
+impl RobotModel for AntModel {
+    const NAME: &'static str = NAME;
+
     fn spec(&self) -> EnvSpec {
-        let (name, horizon) = match self.config.reward {
-            RewardKind::MeTrpo => (NAME, HORIZON),
-            RewardKind::GymnasiumV5 => (NAME_V5, HORIZON_V5),
-        };
-        EnvSpec {
-            name: name.into(),
-            max_episode_steps: Some(horizon),
+        variant_spec(self.config.reward, (NAME, HORIZON), (NAME_V5, HORIZON_V5))
+    }
+
+    fn reset_noise(&mut self, ndofs: usize, rng: &mut ChaCha8Rng) -> (Vec<f32>, Vec<f32>) {
+        gymnasium_noise(rng, ndofs, self.config.reset_noise_scale)
+    }
+
+    fn observe(&self, sim: &Sim) -> Vec<f32> {
+        let mut obs = sim.qpos();
+        if !self.layout.with_xy {
+            obs.drain(..2);
         }
+        obs.extend(sim.qvel());
+        obs
     }
 
-    fn observation_space(&self) -> &Space {
-        &self.obs_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.act_space
-    }
-
-    fn reset(&mut self, seed: Option<u64>) -> mbrl_core::Result<(Tensor, Info)> {
-        if let Some(seed) = seed {
-            self.rng = ChaCha8Rng::seed_from_u64(seed);
-        }
-        let scale = self.config.reset_noise_scale;
-        let n = self.sim.ndofs();
-        let dq: Vec<f32> = (0..n)
-            .map(|_| {
-                if scale > 0.0 {
-                    self.rng.random_range(-scale..=scale)
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let v: Vec<f32> = (0..n)
-            .map(|_| scale * standard_normal(&mut self.rng))
-            .collect();
-        self.sim.reset(&dq, &v);
-        Ok((vector(&self.observation())?, Info::new()))
-    }
-
-    fn step(&mut self, action: &Tensor) -> mbrl_core::Result<Step> {
-        let ctrl = read_ctrl(action, ACT_DIM, NAME)?;
-        let before = self.sim.qpos();
-        let mut joints = [0.0f32; ACT_DIM];
+    fn joint_commands(&self, ctrl: &[f32]) -> Vec<f32> {
+        let mut joints = vec![0.0f32; ACT_DIM];
         for (&u, &j) in ctrl.iter().zip(&ACTION_JOINT) {
             if self.crippled_leg != Some(j / 2) {
                 joints[j] = u;
             }
         }
-        self.sim.step(&joints);
-        let obs = self.observation();
-        if obs.iter().any(|v| !v.is_finite()) {
-            return Err(mbrl_core::Error::InvalidArgument(format!(
-                "{NAME}: the simulation diverged (non-finite state {obs:?})"
-            )));
-        }
-        let after = self.sim.qpos();
+        joints
+    }
+
+    fn outcome(&self, sim: &Sim, before: &[f32], ctrl: &[f32], obs: &[f32]) -> Outcome {
+        let after = sim.qpos();
         let l = self.layout;
         let (vx, vy) = (obs[l.vx()], obs[l.vx() + 1]);
         let objective = match self.objective {
@@ -503,9 +444,9 @@ impl Env for Ant {
         };
         let w = self.weights();
         let healthy = healthy_z(obs[l.z()]);
-        let reward_ctrl = -w.ctrl * ctrl_sq(&ctrl);
+        let reward_ctrl = -w.ctrl * ctrl_sq(ctrl);
         let reward_survive = w.survive + if healthy { w.healthy } else { 0.0 };
-        let dt = self.sim.control_dt();
+        let dt = sim.control_dt();
         let info = Info::from([
             ("x_position".to_string(), after[0] as f64),
             ("y_position".to_string(), after[1] as f64),
@@ -523,13 +464,11 @@ impl Env for Ant {
             ("reward_ctrl".to_string(), reward_ctrl as f64),
             ("reward_survive".to_string(), reward_survive as f64),
         ]);
-        Ok(Step {
-            obs: vector(&obs)?,
-            reward: (objective + reward_ctrl + reward_survive) as f64,
+        Outcome {
+            reward: objective + reward_ctrl + reward_survive,
             terminated: !healthy,
-            truncated: false,
             info,
-        })
+        }
     }
 
     fn task_functions(&self) -> Arc<dyn TaskFunctions> {
@@ -540,16 +479,20 @@ impl Env for Ant {
         })
     }
 
-    fn task_distribution(&mut self) -> Option<&mut dyn TaskDistribution> {
-        if self.family.is_some() {
-            Some(self)
+    fn view(&self) -> View {
+        View::TopAndSide
+    }
+
+    fn task_distribution(env: &mut Ant) -> Option<&mut dyn TaskDistribution> {
+        if env.model.family.is_some() {
+            Some(env)
         } else {
             None
         }
     }
 }
 
-fn direction_task(angle: f64) -> Task {
+fn angle_task(angle: f64) -> Task {
     Task::new(format!("direction={angle:.3}"), vec![angle])
 }
 
@@ -563,7 +506,7 @@ fn crippled_task(k: usize) -> Task {
 
 impl TaskDistribution for Ant {
     fn family(&self) -> &str {
-        match self.family {
+        match self.model.family {
             Some(Family::ForwardBackward) | None => FAMILY_FORWARD_BACKWARD,
             Some(Family::RandomDirection) => FAMILY_RANDOM_DIRECTION,
             Some(Family::RandomGoal) => FAMILY_RANDOM_GOAL,
@@ -574,19 +517,16 @@ impl TaskDistribution for Ant {
     fn sample_tasks(&self, n: usize, rng: &mut dyn RngCore) -> Vec<Task> {
         let tau = std::f64::consts::TAU;
         (0..n)
-            .map(|_| match self.family {
-                Some(Family::ForwardBackward) | None => {
-                    let d = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
-                    Task::new(if d > 0.0 { "forward" } else { "backward" }, vec![d])
-                }
-                Some(Family::RandomDirection) => direction_task(rng.random_range(0.0..tau)),
+            .map(|_| match self.model.family {
+                Some(Family::ForwardBackward) | None => direction_task(sample_direction(rng)),
+                Some(Family::RandomDirection) => angle_task(rng.random_range(0.0..tau)),
                 Some(Family::RandomGoal) => {
                     let t: f64 = rng.random_range(0.0..tau);
-                    let r = f64::from(self.config.goal_radius);
+                    let r = f64::from(self.model.config.goal_radius);
                     goal_task([r * t.cos(), r * t.sin()])
                 }
                 Some(Family::CrippledLeg) => {
-                    let legs = &self.config.train_crippled_legs;
+                    let legs = &self.model.config.train_crippled_legs;
                     crippled_task(legs[rng.random_range(0..legs.len())])
                 }
             })
@@ -594,8 +534,9 @@ impl TaskDistribution for Ant {
     }
 
     fn test_tasks(&self) -> Vec<Task> {
-        match self.family {
+        match self.model.family {
             Some(Family::CrippledLeg) => self
+                .model
                 .config
                 .test_crippled_legs
                 .iter()
@@ -613,27 +554,27 @@ impl TaskDistribution for Ant {
                 task.params
             ))
         };
-        match (self.family, task.params.as_slice()) {
-            (Some(Family::ForwardBackward) | None, [d]) if *d == 1.0 || *d == -1.0 => {
-                self.objective = Objective::Direction([*d as f32, 0.0]);
+        match (self.model.family, task.params.as_slice()) {
+            (Some(Family::ForwardBackward) | None, params) if parse_direction(params).is_some() => {
+                self.model.objective = Objective::Direction([params[0] as f32, 0.0]);
             }
             (Some(Family::ForwardBackward) | None, _) => {
                 return Err(bad("one parameter, the direction +1 or -1"))
             }
             (Some(Family::RandomDirection), [t]) if t.is_finite() => {
-                self.objective = Objective::Direction([t.cos() as f32, t.sin() as f32]);
+                self.model.objective = Objective::Direction([t.cos() as f32, t.sin() as f32]);
             }
             (Some(Family::RandomDirection), _) => {
                 return Err(bad("one parameter, a finite angle in radians"))
             }
             (Some(Family::RandomGoal), [x, y]) if x.is_finite() && y.is_finite() => {
-                self.objective = Objective::Goal([*x as f32, *y as f32]);
+                self.model.objective = Objective::Goal([*x as f32, *y as f32]);
             }
             (Some(Family::RandomGoal), _) => return Err(bad("two parameters, a finite goal x, y")),
             (Some(Family::CrippledLeg), [k])
                 if *k >= 0.0 && k.fract() == 0.0 && (*k as usize) < LEGS.len() =>
             {
-                self.crippled_leg = Some(*k as usize);
+                self.model.crippled_leg = Some(*k as usize);
             }
             (Some(Family::CrippledLeg), _) => {
                 return Err(bad("one parameter, a leg index in 0..4"))
@@ -643,30 +584,17 @@ impl TaskDistribution for Ant {
     }
 
     fn current_task(&self) -> Task {
-        match (self.family, self.objective) {
-            (Some(Family::CrippledLeg), _) => match self.crippled_leg {
+        match (self.model.family, self.model.objective) {
+            (Some(Family::CrippledLeg), _) => match self.model.crippled_leg {
                 Some(k) => crippled_task(k),
                 None => Task::new("no_crippled_leg", Vec::new()),
             },
             (Some(Family::RandomDirection), Objective::Direction([dx, dy])) => {
-                direction_task(f64::from(dy).atan2(f64::from(dx)))
+                angle_task(f64::from(dy).atan2(f64::from(dx)))
             }
             (_, Objective::Goal(g)) => goal_task([f64::from(g[0]), f64::from(g[1])]),
-            (_, Objective::Direction([dx, _])) => {
-                let d = f64::from(dx);
-                Task::new(if d > 0.0 { "forward" } else { "backward" }, vec![d])
-            }
+            (_, Objective::Direction([dx, _])) => direction_task(dx),
         }
-    }
-}
-
-impl super::RobotEnv for Ant {
-    fn sim_state(&self) -> &SimState {
-        self.sim.state()
-    }
-
-    fn default_view(&self) -> crate::render::View {
-        crate::render::View::TopAndSide
     }
 }
 

@@ -32,16 +32,16 @@
 use std::sync::Arc;
 
 use candle_core::Tensor;
-use mbrl_core::env::{vector, Env, EnvSpec, Info, Step};
-use mbrl_core::space::Space;
+use mbrl_core::env::{EnvSpec, Info};
 use mbrl_core::task::{never_terminated, Task, TaskDistribution, TaskFunctions};
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{ctrl_sq, ctrl_sq_batch, read_ctrl, standard_normal, unit_box};
-use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim, SimState};
-use crate::common::unbounded;
+use super::common::{ctrl_sq, ctrl_sq_batch, normal_noise, parse_family};
+use super::env_core::{Outcome, Robot, RobotModel};
+use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim};
 use crate::registry::{check_task_family, EnvEntry};
+use crate::render::View;
 
 /// Registry name.
 pub const NAME: &str = "arm7dof";
@@ -212,76 +212,43 @@ fn rotate(axis: [f32; 3], angle: f32, p: [f32; 3]) -> [f32; 3] {
     [0, 1, 2].map(|i| p[i] * c + cross[i] * s + k[i] * dot * (1.0 - c))
 }
 
-/// The arm environment.
-pub struct Arm7Dof {
-    sim: Sim,
+/// The arm's part of its [`Arm7Dof`] environment: the goal and whether it is the task.
+pub struct Arm7DofModel {
     family: bool,
     goal: [f32; 3],
-    obs_space: Space,
-    act_space: Space,
-    rng: ChaCha8Rng,
 }
+
+/// The arm environment.
+pub type Arm7Dof = Robot<Arm7DofModel>;
 
 impl Arm7Dof {
     /// A new environment, with the `random-goal` family active or none.
     pub fn new(family: Option<&str>) -> crate::Result<Self> {
-        let family = match family {
-            None => false,
-            Some(FAMILY_RANDOM_GOAL) => true,
-            Some(other) => {
-                return Err(crate::Error::UnknownTaskFamily {
-                    env: NAME.to_string(),
-                    family: other.to_string(),
-                    valid: FAMILIES.iter().map(|s| s.to_string()).collect(),
-                })
-            }
-        };
+        let family = parse_family(NAME, family, &[(FAMILY_RANDOM_GOAL, ())])?.is_some();
         let mut sim = Sim::new(&spec());
         sim.set_gravity([0.0; 3]);
-        Ok(Self {
-            sim,
+        let model = Arm7DofModel {
             family,
             goal: [0.5, -0.5, 0.8],
-            obs_space: unbounded(OBS_DIM)?,
-            act_space: unit_box(ACT_DIM)?,
-            rng: ChaCha8Rng::seed_from_u64(0),
-        })
-    }
-
-    /// Joint angles, in [`JOINTS`] order.
-    pub fn qpos(&self) -> Vec<f32> {
-        self.sim.qpos()
-    }
-
-    /// Joint velocities.
-    pub fn qvel(&self) -> Vec<f32> {
-        self.sim.qvel()
+        };
+        Robot::build(sim, model, OBS_DIM, ACT_DIM)
     }
 
     /// The end-effector position in the simulation.
     pub fn ee_position(&self) -> [f32; 3] {
-        self.sim
-            .point_in_body(ACT_DIM, EE_OFFSET)
-            .unwrap_or([f32::NAN; 3])
+        ee_position(&self.sim)
     }
 
     /// The current goal.
     pub fn goal(&self) -> [f32; 3] {
-        self.goal
+        self.model.goal
     }
+}
 
-    /// Body masses (base, then the 7 links).
-    pub fn body_masses(&self) -> Vec<f32> {
-        self.sim.body_masses()
-    }
-
-    fn observation(&self) -> Vec<f32> {
-        let mut obs = self.sim.qpos();
-        obs.extend(self.sim.qvel());
-        obs.extend(self.ee_position());
-        obs.extend(self.goal);
-        obs
-    }
+/// The end-effector position in `sim`.
+fn ee_position(sim: &Sim) -> [f32; 3] {
+    sim.point_in_body(ACT_DIM, EE_OFFSET)
+        .unwrap_or([f32::NAN; 3])
 }
 
 /// A goal drawn uniformly in the goal box.
@@ -296,7 +263,9 @@ fn goal_task(g: [f32; 3]) -> Task {
     )
 }
 
-impl Env for Arm7Dof {
+impl RobotModel for Arm7DofModel {
+    const NAME: &'static str = NAME;
+
     fn spec(&self) -> EnvSpec {
         EnvSpec {
             name: NAME.into(),
@@ -304,68 +273,54 @@ impl Env for Arm7Dof {
         }
     }
 
-    fn observation_space(&self) -> &Space {
-        &self.obs_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.act_space
-    }
-
-    fn reset(&mut self, seed: Option<u64>) -> mbrl_core::Result<(Tensor, Info)> {
-        if let Some(seed) = seed {
-            self.rng = ChaCha8Rng::seed_from_u64(seed);
-        }
-        let dq: Vec<f32> = (0..ACT_DIM)
-            .map(|_| 0.01 * standard_normal(&mut self.rng))
-            .collect();
-        let v: Vec<f32> = (0..ACT_DIM)
-            .map(|_| 0.1 * standard_normal(&mut self.rng))
-            .collect();
+    fn reset_noise(&mut self, _ndofs: usize, rng: &mut ChaCha8Rng) -> (Vec<f32>, Vec<f32>) {
+        let dq = normal_noise(rng, ACT_DIM, 0.01);
+        let v = normal_noise(rng, ACT_DIM, 0.1);
         if !self.family {
-            self.goal = sample_goal(&mut self.rng);
+            self.goal = sample_goal(rng);
         }
-        self.sim.reset(&dq, &v);
-        Ok((vector(&self.observation())?, Info::new()))
+        (dq, v)
     }
 
-    fn step(&mut self, action: &Tensor) -> mbrl_core::Result<Step> {
-        let ctrl = read_ctrl(action, ACT_DIM, NAME)?;
-        self.sim.step(&ctrl);
-        let obs = self.observation();
-        if obs.iter().any(|v| !v.is_finite()) {
-            return Err(mbrl_core::Error::InvalidArgument(format!(
-                "{NAME}: the simulation diverged (non-finite state {obs:?})"
-            )));
-        }
+    fn observe(&self, sim: &Sim) -> Vec<f32> {
+        let mut obs = sim.qpos();
+        obs.extend(sim.qvel());
+        obs.extend(ee_position(sim));
+        obs.extend(self.goal);
+        obs
+    }
+
+    fn outcome(&self, _sim: &Sim, _qpos_before: &[f32], ctrl: &[f32], obs: &[f32]) -> Outcome {
         let ee = &obs[EE_INDEX..EE_INDEX + 3];
         let dist_sq: f32 = ee
             .iter()
             .zip(&self.goal)
             .map(|(e, g)| (e - g).powi(2))
             .sum();
-        let reward_ctrl = -CTRL_COST * ctrl_sq(&ctrl);
+        let reward_ctrl = -CTRL_COST * ctrl_sq(ctrl);
         let info = Info::from([
             ("distance".to_string(), f64::from(dist_sq.sqrt())),
             ("reward_dist".to_string(), f64::from(-dist_sq)),
             ("reward_ctrl".to_string(), f64::from(reward_ctrl)),
         ]);
-        Ok(Step {
-            obs: vector(&obs)?,
-            reward: f64::from(-dist_sq + reward_ctrl),
+        Outcome {
+            reward: -dist_sq + reward_ctrl,
             terminated: false,
-            truncated: false,
             info,
-        })
+        }
     }
 
     fn task_functions(&self) -> Arc<dyn TaskFunctions> {
         Arc::new(ArmTask)
     }
 
-    fn task_distribution(&mut self) -> Option<&mut dyn TaskDistribution> {
-        if self.family {
-            Some(self)
+    fn view(&self) -> View {
+        View::TopAndSide
+    }
+
+    fn task_distribution(env: &mut Arm7Dof) -> Option<&mut dyn TaskDistribution> {
+        if env.model.family {
+            Some(env)
         } else {
             None
         }
@@ -384,7 +339,7 @@ impl TaskDistribution for Arm7Dof {
     fn set_task(&mut self, task: &Task) -> mbrl_core::Result<()> {
         match task.params.as_slice() {
             [x, y, z] if x.is_finite() && y.is_finite() && z.is_finite() => {
-                self.goal = [*x as f32, *y as f32, *z as f32];
+                self.model.goal = [*x as f32, *y as f32, *z as f32];
                 Ok(())
             }
             _ => Err(mbrl_core::Error::InvalidArgument(format!(
@@ -396,17 +351,7 @@ impl TaskDistribution for Arm7Dof {
     }
 
     fn current_task(&self) -> Task {
-        goal_task(self.goal)
-    }
-}
-
-impl super::RobotEnv for Arm7Dof {
-    fn sim_state(&self) -> &SimState {
-        self.sim.state()
-    }
-
-    fn default_view(&self) -> crate::render::View {
-        crate::render::View::TopAndSide
+        goal_task(self.model.goal)
     }
 }
 

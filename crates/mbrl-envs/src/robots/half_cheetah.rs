@@ -42,18 +42,21 @@
 use std::sync::Arc;
 
 use candle_core::Tensor;
-use mbrl_core::env::{vector, Env, EnvSpec, Info, Step};
-use mbrl_core::space::Space;
+use mbrl_core::env::{Env, EnvSpec, Info};
 use mbrl_core::task::{never_terminated, Task, TaskDistribution, TaskFunctions};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{column, ctrl_sq, ctrl_sq_batch, read_ctrl, standard_normal, unit_box};
-use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim, SimState};
+use super::common::{
+    column, ctrl_sq, ctrl_sq_batch, direction_task, gymnasium_noise, parse_direction, parse_family,
+    sample_direction, variant_spec,
+};
+use super::env_core::{Outcome, Robot, RobotModel};
+use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim};
 use super::terrain::{remove_collider, Hill, Pier, PierConfig};
 use super::RewardKind;
-use crate::common::unbounded;
 use crate::registry::{check_task_family, EnvEntry};
+use crate::render::View;
 
 /// Registry name of the thesis (Appendix A.2) variant.
 pub const NAME: &str = "half-cheetah";
@@ -288,9 +291,9 @@ enum Family {
     Pier,
 }
 
-/// The half-cheetah environment.
-pub struct HalfCheetah {
-    sim: Sim,
+/// The half-cheetah's part of its [`HalfCheetah`] environment: settings, task family, the
+/// active task and the terrain it put in the simulation.
+pub struct HalfCheetahModel {
     config: HalfCheetahConfig,
     family: Option<Family>,
     direction: f32,
@@ -300,30 +303,26 @@ pub struct HalfCheetah {
     hill_collider: Option<rapier3d::prelude::ColliderHandle>,
     pier: Option<Pier>,
     pier_damping: Vec<f32>,
-    obs_space: Space,
-    act_space: Space,
-    rng: ChaCha8Rng,
 }
+
+/// The half-cheetah environment.
+pub type HalfCheetah = Robot<HalfCheetahModel>;
 
 impl HalfCheetah {
     /// A new environment with `family` (one of [`FAMILIES`]) active, or none. Without a
     /// family, or until `set_task`, the cheetah runs forward on flat ground with every joint
     /// working.
     pub fn new(config: HalfCheetahConfig, family: Option<&str>) -> crate::Result<Self> {
-        let family = match family {
-            None => None,
-            Some(FAMILY_FORWARD_BACKWARD) => Some(Family::ForwardBackward),
-            Some(FAMILY_DISABLED_JOINT) => Some(Family::DisabledJoint),
-            Some(FAMILY_SLOPED_TERRAIN) => Some(Family::SlopedTerrain),
-            Some(FAMILY_PIER) => Some(Family::Pier),
-            Some(other) => {
-                return Err(crate::Error::UnknownTaskFamily {
-                    env: NAME.to_string(),
-                    family: other.to_string(),
-                    valid: FAMILIES.iter().map(|s| s.to_string()).collect(),
-                })
-            }
-        };
+        let family = parse_family(
+            NAME,
+            family,
+            &[
+                (FAMILY_FORWARD_BACKWARD, Family::ForwardBackward),
+                (FAMILY_DISABLED_JOINT, Family::DisabledJoint),
+                (FAMILY_SLOPED_TERRAIN, Family::SlopedTerrain),
+                (FAMILY_PIER, Family::Pier),
+            ],
+        )?;
         let joints = config
             .train_disabled_joints
             .iter()
@@ -354,8 +353,7 @@ impl HalfCheetah {
         } else {
             (None, Vec::new())
         };
-        Ok(Self {
-            sim,
+        let model = HalfCheetahModel {
             config,
             family,
             direction: 1.0,
@@ -365,34 +363,22 @@ impl HalfCheetah {
             hill_collider: None,
             pier,
             pier_damping,
-            obs_space: unbounded(OBS_DIM)?,
-            act_space: unit_box(ACT_DIM)?,
-            rng: ChaCha8Rng::seed_from_u64(0),
-        })
+        };
+        Robot::build(sim, model, OBS_DIM, ACT_DIM)
     }
 
-    /// Generalized coordinates: root x, z, pitch, then the 6 joint angles.
-    pub fn qpos(&self) -> Vec<f32> {
-        self.sim.qpos()
+    /// Each pier block's displacement from its rest height (m, negative when sunk); empty
+    /// outside the `pier` family.
+    pub fn pier_displacements(&self) -> Vec<f32> {
+        self.model
+            .pier
+            .as_ref()
+            .map(|p| p.displacements(self.sim.state()))
+            .unwrap_or_default()
     }
+}
 
-    /// Generalized velocities, in the order of [`Self::qpos`].
-    pub fn qvel(&self) -> Vec<f32> {
-        self.sim.qvel()
-    }
-
-    /// Body masses (torso, bthigh, bshin, bfoot, fthigh, fshin, ffoot).
-    pub fn body_masses(&self) -> Vec<f32> {
-        self.sim.body_masses()
-    }
-
-    fn observation(&self) -> Vec<f32> {
-        let mut obs = self.sim.qpos();
-        obs.remove(0);
-        obs.extend(self.sim.qvel());
-        obs
-    }
-
+impl HalfCheetahModel {
     fn ctrl_cost_weight(&self) -> f32 {
         match self.config.reward {
             RewardKind::MeTrpo => CTRL_COST_ME_TRPO,
@@ -400,114 +386,77 @@ impl HalfCheetah {
         }
     }
 
-    /// Each pier block's displacement from its rest height (m, negative when sunk); empty
-    /// outside the `pier` family.
-    pub fn pier_displacements(&self) -> Vec<f32> {
-        self.pier
-            .as_ref()
-            .map(|p| p.displacements(self.sim.state()))
-            .unwrap_or_default()
-    }
-
     /// Makes the simulation match the task: gravity tilted by the slope (vertical on a
     /// hill), the hill's collider present exactly when the task is a hill, the pier blocks'
     /// dampings. Called after `set_task` and after every reset (which restores a snapshot
     /// without the hill).
-    fn apply_terrain(&mut self) {
+    fn apply_terrain(&mut self, sim: &mut Sim) {
         let (s, c) = self.slope.sin_cos();
-        self.sim.set_gravity([-9.81 * s, 0.0, -9.81 * c]);
+        sim.set_gravity([-9.81 * s, 0.0, -9.81 * c]);
         if let Some(handle) = self.hill_collider.take() {
-            remove_collider(self.sim.state_mut(), handle);
+            remove_collider(sim.state_mut(), handle);
         }
         if let Some(hill) = self.hill {
-            self.hill_collider = hill.insert(self.sim.state_mut(), FRICTION);
+            self.hill_collider = hill.insert(sim.state_mut(), FRICTION);
         }
         if let Some(pier) = &self.pier {
-            pier.set_damping(self.sim.state_mut(), &self.pier_damping);
+            pier.set_damping(sim.state_mut(), &self.pier_damping);
         }
     }
 }
 
-impl Env for HalfCheetah {
+impl RobotModel for HalfCheetahModel {
+    const NAME: &'static str = NAME;
+
     fn spec(&self) -> EnvSpec {
-        let (name, horizon) = match self.config.reward {
-            RewardKind::MeTrpo => (NAME, HORIZON),
-            RewardKind::GymnasiumV5 => (NAME_V5, HORIZON_V5),
-        };
-        EnvSpec {
-            name: name.into(),
-            max_episode_steps: Some(horizon),
-        }
+        variant_spec(self.config.reward, (NAME, HORIZON), (NAME_V5, HORIZON_V5))
     }
 
-    fn observation_space(&self) -> &Space {
-        &self.obs_space
+    fn reset_noise(&mut self, ndofs: usize, rng: &mut ChaCha8Rng) -> (Vec<f32>, Vec<f32>) {
+        gymnasium_noise(rng, ndofs, self.config.reset_noise_scale)
     }
 
-    fn action_space(&self) -> &Space {
-        &self.act_space
-    }
-
-    fn reset(&mut self, seed: Option<u64>) -> mbrl_core::Result<(Tensor, Info)> {
-        if let Some(seed) = seed {
-            self.rng = ChaCha8Rng::seed_from_u64(seed);
-        }
-        let scale = self.config.reset_noise_scale;
-        let n = self.sim.ndofs();
-        let dq: Vec<f32> = (0..n)
-            .map(|_| {
-                if scale > 0.0 {
-                    self.rng.random_range(-scale..=scale)
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let v: Vec<f32> = (0..n)
-            .map(|_| scale * standard_normal(&mut self.rng))
-            .collect();
-        self.sim.reset(&dq, &v);
+    fn after_reset(&mut self, sim: &mut Sim) {
         // The snapshot has no hill collider: forget the old handle before re-adding it.
         self.hill_collider = None;
-        self.apply_terrain();
-        Ok((vector(&self.observation())?, Info::new()))
+        self.apply_terrain(sim);
     }
 
-    fn step(&mut self, action: &Tensor) -> mbrl_core::Result<Step> {
-        let ctrl = read_ctrl(action, ACT_DIM, NAME)?;
-        let x_before = self.sim.qpos()[0];
-        let mut applied = ctrl.clone();
+    fn observe(&self, sim: &Sim) -> Vec<f32> {
+        let mut obs = sim.qpos();
+        obs.remove(0);
+        obs.extend(sim.qvel());
+        obs
+    }
+
+    fn joint_commands(&self, ctrl: &[f32]) -> Vec<f32> {
+        let mut applied = ctrl.to_vec();
         if let Some(j) = self.disabled_joint {
             applied[j] = 0.0;
         }
-        self.sim.step(&applied);
-        let obs = self.observation();
-        if obs.iter().any(|v| !v.is_finite()) {
-            return Err(mbrl_core::Error::InvalidArgument(format!(
-                "{NAME}: the simulation diverged (non-finite state {obs:?})"
-            )));
-        }
-        let x_after = self.sim.qpos()[0];
+        applied
+    }
+
+    fn outcome(&self, sim: &Sim, qpos_before: &[f32], ctrl: &[f32], obs: &[f32]) -> Outcome {
+        let x_after = sim.qpos()[0];
         let velocity = obs[VX_INDEX];
         let reward_run = self.direction * velocity;
-        let reward_ctrl = -self.ctrl_cost_weight() * ctrl_sq(&ctrl);
+        let reward_ctrl = -self.ctrl_cost_weight() * ctrl_sq(ctrl);
         let info = Info::from([
             ("x_position".to_string(), x_after as f64),
             ("x_velocity".to_string(), velocity as f64),
             (
                 "mean_x_velocity".to_string(),
-                ((x_after - x_before) / self.sim.control_dt()) as f64,
+                ((x_after - qpos_before[0]) / sim.control_dt()) as f64,
             ),
             ("reward_run".to_string(), reward_run as f64),
             ("reward_ctrl".to_string(), reward_ctrl as f64),
         ]);
-        Ok(Step {
-            obs: vector(&obs)?,
-            reward: (reward_run + reward_ctrl) as f64,
+        Outcome {
+            reward: reward_run + reward_ctrl,
             terminated: false,
-            truncated: false,
             info,
-        })
+        }
     }
 
     fn task_functions(&self) -> Arc<dyn TaskFunctions> {
@@ -517,17 +466,17 @@ impl Env for HalfCheetah {
         })
     }
 
-    fn task_distribution(&mut self) -> Option<&mut dyn TaskDistribution> {
-        if self.family.is_some() {
-            Some(self)
+    fn view(&self) -> View {
+        View::Side
+    }
+
+    fn task_distribution(env: &mut HalfCheetah) -> Option<&mut dyn TaskDistribution> {
+        if env.model.family.is_some() {
+            Some(env)
         } else {
             None
         }
     }
-}
-
-fn direction_task(d: f32) -> Task {
-    Task::new(if d > 0.0 { "forward" } else { "backward" }, vec![d as f64])
 }
 
 fn disabled_task(j: usize) -> Task {
@@ -555,7 +504,7 @@ fn pier_task(damping: &[f32]) -> Task {
 
 impl TaskDistribution for HalfCheetah {
     fn family(&self) -> &str {
-        match self.family {
+        match self.model.family {
             Some(Family::ForwardBackward) | None => FAMILY_FORWARD_BACKWARD,
             Some(Family::DisabledJoint) => FAMILY_DISABLED_JOINT,
             Some(Family::SlopedTerrain) => FAMILY_SLOPED_TERRAIN,
@@ -565,23 +514,21 @@ impl TaskDistribution for HalfCheetah {
 
     fn sample_tasks(&self, n: usize, rng: &mut dyn RngCore) -> Vec<Task> {
         (0..n)
-            .map(|_| match self.family {
-                Some(Family::ForwardBackward) | None => {
-                    direction_task(if rng.random_bool(0.5) { 1.0 } else { -1.0 })
-                }
+            .map(|_| match self.model.family {
+                Some(Family::ForwardBackward) | None => direction_task(sample_direction(rng)),
                 Some(Family::DisabledJoint) => {
-                    let joints = &self.config.train_disabled_joints;
+                    let joints = &self.model.config.train_disabled_joints;
                     disabled_task(joints[rng.random_range(0..joints.len())])
                 }
                 Some(Family::SlopedTerrain) => {
-                    let m = self.config.train_max_slope.abs();
+                    let m = self.model.config.train_max_slope.abs();
                     slope_task(if m > 0.0 {
                         rng.random_range(-m..=m)
                     } else {
                         0.0
                     })
                 }
-                Some(Family::Pier) => match &self.pier {
+                Some(Family::Pier) => match &self.model.pier {
                     Some(pier) => pier_task(&pier.sample_damping(rng)),
                     None => pier_task(&[]),
                 },
@@ -590,25 +537,26 @@ impl TaskDistribution for HalfCheetah {
     }
 
     fn test_tasks(&self) -> Vec<Task> {
-        match self.family {
+        match self.model.family {
             Some(Family::DisabledJoint) => self
+                .model
                 .config
                 .test_disabled_joints
                 .iter()
                 .map(|&j| disabled_task(j))
                 .collect(),
             Some(Family::SlopedTerrain) => {
-                let s = self.config.test_slope.abs();
+                let s = self.model.config.test_slope.abs();
                 let hill = Hill {
                     slope: s,
-                    start: self.config.hill_start,
-                    run: self.config.hill_run,
+                    start: self.model.config.hill_start,
+                    run: self.model.config.hill_run,
                 };
                 vec![slope_task(s), slope_task(-s), hill_task(hill)]
             }
-            Some(Family::Pier) => match &self.pier {
+            Some(Family::Pier) => match &self.model.pier {
                 Some(pier) => {
-                    let mut rng = ChaCha8Rng::seed_from_u64(self.config.pier.test_seed);
+                    let mut rng = ChaCha8Rng::seed_from_u64(self.model.config.pier.test_seed);
                     vec![pier_task(&pier.sample_damping(&mut rng))]
                 }
                 None => Vec::new(),
@@ -625,9 +573,9 @@ impl TaskDistribution for HalfCheetah {
                 task.params
             ))
         };
-        match (self.family, task.params.as_slice()) {
-            (Some(Family::ForwardBackward) | None, [d]) if *d == 1.0 || *d == -1.0 => {
-                self.direction = *d as f32;
+        match (self.model.family, task.params.as_slice()) {
+            (Some(Family::ForwardBackward) | None, params) if parse_direction(params).is_some() => {
+                self.model.direction = params[0] as f32;
             }
             (Some(Family::ForwardBackward) | None, _) => {
                 return Err(bad("one parameter, the direction +1 or -1"))
@@ -635,7 +583,7 @@ impl TaskDistribution for HalfCheetah {
             (Some(Family::DisabledJoint), [j])
                 if *j >= 0.0 && j.fract() == 0.0 && (*j as usize) < ACT_DIM =>
             {
-                self.disabled_joint = Some(*j as usize);
+                self.model.disabled_joint = Some(*j as usize);
             }
             (Some(Family::DisabledJoint), _) => {
                 return Err(bad(&format!(
@@ -643,20 +591,20 @@ impl TaskDistribution for HalfCheetah {
                 )))
             }
             (Some(Family::SlopedTerrain), [s]) if s.is_finite() && s.abs() < 1.2 => {
-                self.slope = *s as f32;
-                self.hill = None;
-                self.apply_terrain();
+                self.model.slope = *s as f32;
+                self.model.hill = None;
+                self.model.apply_terrain(&mut self.sim);
             }
             (Some(Family::SlopedTerrain), [s, start, run])
                 if *s > 0.0 && *s < 1.2 && start.is_finite() && *run > 0.0 && *run < 1e3 =>
             {
-                self.slope = 0.0;
-                self.hill = Some(Hill {
+                self.model.slope = 0.0;
+                self.model.hill = Some(Hill {
                     slope: *s as f32,
                     start: *start as f32,
                     run: *run as f32,
                 });
-                self.apply_terrain();
+                self.model.apply_terrain(&mut self.sim);
             }
             (Some(Family::SlopedTerrain), _) => {
                 return Err(bad(
@@ -665,16 +613,16 @@ impl TaskDistribution for HalfCheetah {
                 ))
             }
             (Some(Family::Pier), params)
-                if params.len() == self.pier_damping.len()
+                if params.len() == self.model.pier_damping.len()
                     && params.iter().all(|c| c.is_finite() && *c >= 0.0) =>
             {
-                self.pier_damping = params.iter().map(|&c| c as f32).collect();
-                self.apply_terrain();
+                self.model.pier_damping = params.iter().map(|&c| c as f32).collect();
+                self.model.apply_terrain(&mut self.sim);
             }
             (Some(Family::Pier), _) => {
                 return Err(bad(&format!(
                     "one damping >= 0 (N s/m) per block, {} parameters",
-                    self.pier_damping.len()
+                    self.model.pier_damping.len()
                 )))
             }
         }
@@ -682,28 +630,18 @@ impl TaskDistribution for HalfCheetah {
     }
 
     fn current_task(&self) -> Task {
-        match self.family {
-            Some(Family::ForwardBackward) | None => direction_task(self.direction),
-            Some(Family::DisabledJoint) => match self.disabled_joint {
+        match self.model.family {
+            Some(Family::ForwardBackward) | None => direction_task(self.model.direction),
+            Some(Family::DisabledJoint) => match self.model.disabled_joint {
                 Some(j) => disabled_task(j),
                 None => Task::new("no_disabled_joint", Vec::new()),
             },
-            Some(Family::SlopedTerrain) => match self.hill {
+            Some(Family::SlopedTerrain) => match self.model.hill {
                 Some(hill) => hill_task(hill),
-                None => slope_task(self.slope),
+                None => slope_task(self.model.slope),
             },
-            Some(Family::Pier) => pier_task(&self.pier_damping),
+            Some(Family::Pier) => pier_task(&self.model.pier_damping),
         }
-    }
-}
-
-impl super::RobotEnv for HalfCheetah {
-    fn sim_state(&self) -> &SimState {
-        self.sim.state()
-    }
-
-    fn default_view(&self) -> crate::render::View {
-        crate::render::View::Side
     }
 }
 

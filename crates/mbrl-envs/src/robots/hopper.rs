@@ -23,20 +23,20 @@
 use std::sync::Arc;
 
 use candle_core::Tensor;
-use mbrl_core::env::{vector, Env, EnvSpec, Info, Step};
-use mbrl_core::space::Space;
-use mbrl_core::task::{never_terminated, Task, TaskDistribution, TaskFunctions};
-use rand::{Rng, RngCore, SeedableRng};
+use mbrl_core::env::EnvSpec;
+use mbrl_core::task::{Task, TaskDistribution, TaskFunctions};
+use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{column, ctrl_sq, ctrl_sq_batch, read_ctrl, unit_box};
-use super::random_dynamics::{self, RandomDynamicsConfig};
-use super::sim::{
-    BodySpec, CapsuleSpec, DynamicsScale, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim, SimState,
-};
+use super::common::{column, parse_family, uniform_noise, variant_spec};
+use super::env_core::{Outcome, Robot, RobotModel};
+use super::legged_planar::{self, LeggedTask};
+pub use super::legged_planar::{PITCH_INDEX, VEL_CLIP, Z_INDEX};
+use super::random_dynamics::{self, RandomDynamics, RandomDynamicsConfig};
+use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim};
 use super::RewardKind;
-use crate::common::unbounded;
 use crate::registry::{check_task_family, EnvEntry};
+use crate::render::View;
 
 /// Registry name of the thesis (Appendix A.2) variant.
 pub const NAME: &str = "hopper";
@@ -50,16 +50,10 @@ pub const HORIZON_V5: usize = 1000;
 pub const OBS_DIM: usize = 11;
 /// Action width.
 pub const ACT_DIM: usize = 3;
-/// Index of the torso height in the observation.
-pub const Z_INDEX: usize = 0;
-/// Index of the torso pitch in the observation.
-pub const PITCH_INDEX: usize = 1;
 /// Index of the root x velocity in the observation.
 pub const VX_INDEX: usize = 5;
 /// Initial torso height (MJCF `ref` of `rootz`).
 pub const INIT_Z: f32 = 1.25;
-/// Observed velocities are clipped to `±VEL_CLIP` (Gymnasium v5).
-pub const VEL_CLIP: f32 = 10.0;
 /// Scale of the uniform reset noise.
 pub const RESET_NOISE: f32 = 5e-3;
 /// Task family: random masses, inertias, damping and friction.
@@ -155,18 +149,16 @@ pub fn spec() -> RobotSpec {
     }
 }
 
-/// The hopper environment.
-pub struct Hopper {
-    sim: Sim,
+/// The hopper's part of its [`Hopper`] environment: the variant and the dynamics task.
+pub struct HopperModel {
     reward: RewardKind,
     /// Whether the `random-dynamics` family is active.
     random_family: bool,
-    dynamics: DynamicsScale,
-    random_dynamics: RandomDynamicsConfig,
-    obs_space: Space,
-    act_space: Space,
-    rng: ChaCha8Rng,
+    dynamics: RandomDynamics,
 }
+
+/// The hopper environment.
+pub type Hopper = Robot<HopperModel>;
 
 impl Hopper {
     /// A new environment with the given reward and no task family.
@@ -177,52 +169,20 @@ impl Hopper {
     /// A new environment with the given reward and `family` (one of [`FAMILIES`]) active, or
     /// none. Until `set_task` the hopper has its as-built dynamics.
     pub fn with_family(reward: RewardKind, family: Option<&str>) -> crate::Result<Self> {
-        let random_family = match family {
-            None => false,
-            Some(FAMILY_RANDOM_DYNAMICS) => true,
-            Some(other) => {
-                return Err(crate::Error::UnknownTaskFamily {
-                    env: NAME.to_string(),
-                    family: other.to_string(),
-                    valid: FAMILIES.iter().map(|s| s.to_string()).collect(),
-                })
-            }
-        };
+        let random_family = parse_family(NAME, family, &[(FAMILY_RANDOM_DYNAMICS, ())])?.is_some();
         let sim = Sim::new(&spec());
-        Ok(Self {
-            dynamics: DynamicsScale::nominal(sim.dynamics_layout()),
-            sim,
+        let model = HopperModel {
             reward,
             random_family,
-            random_dynamics: RandomDynamicsConfig::default(),
-            obs_space: unbounded(OBS_DIM)?,
-            act_space: unit_box(ACT_DIM)?,
-            rng: ChaCha8Rng::seed_from_u64(0),
-        })
+            dynamics: RandomDynamics::nominal(&sim),
+        };
+        Robot::build(sim, model, OBS_DIM, ACT_DIM)
     }
 
     /// The same environment with another range for the `random-dynamics` tasks.
     pub fn with_random_dynamics(mut self, config: RandomDynamicsConfig) -> Self {
-        self.random_dynamics = config;
+        self.model.dynamics.config = config;
         self
-    }
-
-    /// Generalized coordinates: root x, z (relative to 1.25), pitch, 3 joint angles.
-    pub fn qpos(&self) -> Vec<f32> {
-        self.sim.qpos()
-    }
-
-    /// Body masses (torso, thigh, leg, foot).
-    pub fn body_masses(&self) -> Vec<f32> {
-        self.sim.body_masses()
-    }
-
-    fn observation(&self) -> Vec<f32> {
-        let mut obs = self.sim.qpos();
-        obs.remove(0);
-        obs[0] += INIT_Z;
-        obs.extend(self.sim.qvel().iter().map(|v| v.clamp(-VEL_CLIP, VEL_CLIP)));
-        obs
     }
 }
 
@@ -231,92 +191,54 @@ fn healthy(obs: &[f32]) -> bool {
     obs[Z_INDEX] > 0.7 && obs[PITCH_INDEX].abs() < 0.2 && obs[1..].iter().all(|v| v.abs() < 100.0)
 }
 
-impl Env for Hopper {
+/// `1.0` where `next_obs` is healthy (Gymnasium v5), as `[B]` `f32`.
+fn healthy_batch(next_obs: &Tensor) -> candle_core::Result<Tensor> {
+    let z_ok = column(next_obs, Z_INDEX)?.gt(0.7)?;
+    let pitch_ok = column(next_obs, PITCH_INDEX)?.abs()?.lt(0.2)?;
+    let rest = next_obs.narrow(1, 1, OBS_DIM - 1)?;
+    let bounded = rest.abs()?.max(1)?.lt(100.0)?;
+    z_ok.mul(&pitch_ok)?
+        .mul(&bounded)?
+        .to_dtype(candle_core::DType::F32)
+}
+
+impl RobotModel for HopperModel {
+    const NAME: &'static str = NAME;
+
     fn spec(&self) -> EnvSpec {
-        let (name, horizon) = match self.reward {
-            RewardKind::MeTrpo => (NAME, HORIZON),
-            RewardKind::GymnasiumV5 => (NAME_V5, HORIZON_V5),
-        };
-        EnvSpec {
-            name: name.into(),
-            max_episode_steps: Some(horizon),
-        }
+        variant_spec(self.reward, (NAME, HORIZON), (NAME_V5, HORIZON_V5))
     }
 
-    fn observation_space(&self) -> &Space {
-        &self.obs_space
+    fn reset_noise(&mut self, ndofs: usize, rng: &mut ChaCha8Rng) -> (Vec<f32>, Vec<f32>) {
+        let dq = uniform_noise(rng, ndofs, RESET_NOISE);
+        (dq, uniform_noise(rng, ndofs, RESET_NOISE))
     }
 
-    fn action_space(&self) -> &Space {
-        &self.act_space
+    fn observe(&self, sim: &Sim) -> Vec<f32> {
+        legged_planar::observe(sim, INIT_Z)
     }
 
-    fn reset(&mut self, seed: Option<u64>) -> mbrl_core::Result<(Tensor, Info)> {
-        if let Some(seed) = seed {
-            self.rng = ChaCha8Rng::seed_from_u64(seed);
-        }
-        let n = self.sim.ndofs();
-        let noise = |rng: &mut ChaCha8Rng| -> Vec<f32> {
-            (0..n)
-                .map(|_| rng.random_range(-RESET_NOISE..=RESET_NOISE))
-                .collect()
-        };
-        let dq = noise(&mut self.rng);
-        let v = noise(&mut self.rng);
-        self.sim.reset(&dq, &v);
-        Ok((vector(&self.observation())?, Info::new()))
-    }
-
-    fn step(&mut self, action: &Tensor) -> mbrl_core::Result<Step> {
-        let ctrl = read_ctrl(action, ACT_DIM, NAME)?;
-        self.sim.step(&ctrl);
-        let obs = self.observation();
-        if obs.iter().any(|v| !v.is_finite()) {
-            return Err(mbrl_core::Error::InvalidArgument(format!(
-                "{NAME}: the simulation diverged (non-finite state {obs:?})"
-            )));
-        }
-        let velocity = obs[VX_INDEX];
-        let (reward, terminated) = match self.reward {
-            RewardKind::MeTrpo => {
-                let height = 10.0 * (0.45 - obs[Z_INDEX]).max(0.0);
-                let bounds: f32 = obs.iter().map(|s| (s - 100.0).max(0.0)).sum();
-                (
-                    velocity - 0.005 * ctrl_sq(&ctrl) - height - 10.0 * bounds,
-                    false,
-                )
-            }
-            RewardKind::GymnasiumV5 => {
-                let ok = healthy(&obs);
-                (
-                    f32::from(u8::from(ok)) + velocity - 1e-3 * ctrl_sq(&ctrl),
-                    !ok,
-                )
-            }
-        };
-        let info = Info::from([
-            ("x_position".to_string(), self.sim.qpos()[0] as f64),
-            ("x_velocity".to_string(), velocity as f64),
-            ("z".to_string(), obs[Z_INDEX] as f64),
-        ]);
-        Ok(Step {
-            obs: vector(&obs)?,
-            reward: reward as f64,
-            terminated,
-            truncated: false,
-            info,
-        })
+    fn outcome(&self, sim: &Sim, _qpos_before: &[f32], ctrl: &[f32], obs: &[f32]) -> Outcome {
+        let healthy = healthy(obs);
+        legged_planar::outcome(self.reward, sim, ctrl, obs, (VX_INDEX, 1.0), healthy)
     }
 
     fn task_functions(&self) -> Arc<dyn TaskFunctions> {
-        Arc::new(HopperTask {
+        Arc::new(LeggedTask {
             reward: self.reward,
+            vx_index: VX_INDEX,
+            direction: 1.0,
+            healthy: healthy_batch,
         })
     }
 
-    fn task_distribution(&mut self) -> Option<&mut dyn TaskDistribution> {
-        if self.random_family {
-            Some(self)
+    fn view(&self) -> View {
+        View::Side
+    }
+
+    fn task_distribution(env: &mut Hopper) -> Option<&mut dyn TaskDistribution> {
+        if env.model.random_family {
+            Some(env)
         } else {
             None
         }
@@ -329,85 +251,14 @@ impl TaskDistribution for Hopper {
     }
 
     fn sample_tasks(&self, n: usize, rng: &mut dyn RngCore) -> Vec<Task> {
-        let layout = self.sim.dynamics_layout();
-        (0..n)
-            .map(|_| self.random_dynamics.sample(layout, rng))
-            .collect()
+        self.model.dynamics.sample_tasks(&self.sim, n, rng)
     }
 
     fn set_task(&mut self, task: &Task) -> mbrl_core::Result<()> {
-        let scale = random_dynamics::scale(self.sim.dynamics_layout(), task, NAME)?;
-        self.sim.set_dynamics(&scale)?;
-        self.dynamics = scale;
-        Ok(())
+        self.model.dynamics.set_task(&mut self.sim, task, NAME)
     }
 
     fn current_task(&self) -> Task {
-        random_dynamics::task(&self.dynamics)
-    }
-}
-
-impl super::RobotEnv for Hopper {
-    fn sim_state(&self) -> &SimState {
-        self.sim.state()
-    }
-
-    fn default_view(&self) -> crate::render::View {
-        crate::render::View::Side
-    }
-}
-
-/// Batched rewards and termination of both variants.
-struct HopperTask {
-    reward: RewardKind,
-}
-
-impl HopperTask {
-    /// `1.0` where `next_obs` is healthy (Gymnasium v5), as `[B]` `f32`.
-    fn healthy(next_obs: &Tensor) -> candle_core::Result<Tensor> {
-        let z_ok = column(next_obs, Z_INDEX)?.gt(0.7)?;
-        let pitch_ok = column(next_obs, PITCH_INDEX)?.abs()?.lt(0.2)?;
-        let rest = next_obs.narrow(1, 1, OBS_DIM - 1)?;
-        let bounded = rest.abs()?.max(1)?.lt(100.0)?;
-        z_ok.mul(&pitch_ok)?
-            .mul(&bounded)?
-            .to_dtype(candle_core::DType::F32)
-    }
-}
-
-impl TaskFunctions for HopperTask {
-    fn reward(&self, _obs: &Tensor, act: &Tensor, next_obs: &Tensor) -> mbrl_core::Result<Tensor> {
-        let velocity = column(next_obs, VX_INDEX)?;
-        Ok(match self.reward {
-            RewardKind::MeTrpo => {
-                let ctrl = ctrl_sq_batch(act)?.affine(0.005, 0.0)?;
-                let height = column(next_obs, Z_INDEX)?
-                    .affine(-1.0, 0.45)?
-                    .relu()?
-                    .affine(10.0, 0.0)?;
-                let bounds = next_obs
-                    .affine(1.0, -100.0)?
-                    .relu()?
-                    .sum(1)?
-                    .affine(10.0, 0.0)?;
-                velocity.sub(&ctrl)?.sub(&height)?.sub(&bounds)?
-            }
-            RewardKind::GymnasiumV5 => {
-                let ctrl = ctrl_sq_batch(act)?.affine(1e-3, 0.0)?;
-                Self::healthy(next_obs)?.add(&velocity)?.sub(&ctrl)?
-            }
-        })
-    }
-
-    fn terminated(
-        &self,
-        _obs: &Tensor,
-        _act: &Tensor,
-        next_obs: &Tensor,
-    ) -> mbrl_core::Result<Tensor> {
-        match self.reward {
-            RewardKind::MeTrpo => never_terminated(next_obs),
-            RewardKind::GymnasiumV5 => Ok(Self::healthy(next_obs)?.affine(-1.0, 1.0)?),
-        }
+        self.model.dynamics.current_task()
     }
 }

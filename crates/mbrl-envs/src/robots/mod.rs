@@ -5,6 +5,8 @@
 //!
 //! - [`sim`]: the shared rapier machinery (robot description, build, step with joint
 //!   torques, snapshot reset);
+//! - [`env_core`]: the `Env` plumbing (reset, step, spaces, rendering access) every robot
+//!   shares, with a [`env_core::RobotModel`] per robot for what differs;
 //! - [`half_cheetah`]: `half-cheetah` (thesis Appendix A.2 reward) and `half-cheetah-v5`
 //!   (Gymnasium's reward), with the `forward-backward`, `disabled-joint`, `sloped-terrain`
 //!   and `pier` task families (Sec. 9.4), whose hill and floating blocks are in [`terrain`];
@@ -25,8 +27,10 @@
 pub mod ant;
 pub mod arm7dof;
 mod common;
+pub mod env_core;
 pub mod half_cheetah;
 pub mod hopper;
+mod legged_planar;
 pub mod random_dynamics;
 pub mod sim;
 pub mod swimmer;

@@ -13,7 +13,7 @@
 use mbrl_core::task::Task;
 use rand::{Rng, RngCore};
 
-use super::sim::{DynamicsLayout, DynamicsScale};
+use super::sim::{DynamicsLayout, DynamicsScale, Sim};
 
 /// Task family name.
 pub const FAMILY: &str = "random-dynamics";
@@ -88,4 +88,42 @@ pub fn scale(layout: DynamicsLayout, task: &Task, env: &str) -> mbrl_core::Resul
                 task.params
             ))
         })
+}
+
+/// A robot's `random-dynamics` state: the range tasks are drawn from and the active scale.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct RandomDynamics {
+    /// Range of the factors of new tasks.
+    pub config: RandomDynamicsConfig,
+    /// The active factors.
+    pub active: DynamicsScale,
+}
+
+impl RandomDynamics {
+    /// The default range and the as-built dynamics of `sim`.
+    pub fn nominal(sim: &Sim) -> Self {
+        Self {
+            config: RandomDynamicsConfig::default(),
+            active: DynamicsScale::nominal(sim.dynamics_layout()),
+        }
+    }
+
+    /// Draws `n` tasks for `sim`'s robot.
+    pub fn sample_tasks(&self, sim: &Sim, n: usize, rng: &mut dyn RngCore) -> Vec<Task> {
+        let layout = sim.dynamics_layout();
+        (0..n).map(|_| self.config.sample(layout, rng)).collect()
+    }
+
+    /// Scales `sim`'s dynamics as `task` says; `env` names the robot in errors.
+    pub fn set_task(&mut self, sim: &mut Sim, task: &Task, env: &str) -> mbrl_core::Result<()> {
+        let scale = scale(sim.dynamics_layout(), task, env)?;
+        sim.set_dynamics(&scale)?;
+        self.active = scale;
+        Ok(())
+    }
+
+    /// The active task.
+    pub fn current_task(&self) -> Task {
+        task(&self.active)
+    }
 }

@@ -21,19 +21,16 @@
 use std::sync::Arc;
 
 use candle_core::Tensor;
-use mbrl_core::env::{vector, Env, EnvSpec, Info, Step};
-use mbrl_core::space::Space;
+use mbrl_core::env::{EnvSpec, Info};
 use mbrl_core::task::{never_terminated, TaskFunctions};
-use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{column, ctrl_sq, ctrl_sq_batch, read_ctrl, unit_box};
-use super::sim::{
-    BodySpec, CapsuleSpec, Fluid, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim, SimState,
-};
+use super::common::{column, ctrl_sq, ctrl_sq_batch, uniform_noise, variant_spec};
+use super::env_core::{Outcome, Robot, RobotModel};
+use super::sim::{BodySpec, CapsuleSpec, Fluid, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim};
 use super::RewardKind;
-use crate::common::unbounded;
 use crate::registry::{check_task_family, EnvEntry};
+use crate::render::View;
 
 /// Registry name of the thesis (Appendix A.2) variant.
 pub const NAME: &str = "swimmer";
@@ -126,14 +123,13 @@ pub fn spec() -> RobotSpec {
     }
 }
 
-/// The swimmer environment.
-pub struct Swimmer {
-    sim: Sim,
+/// The swimmer's part of its [`Swimmer`] environment: the variant.
+pub struct SwimmerModel {
     reward: RewardKind,
-    obs_space: Space,
-    act_space: Space,
-    rng: ChaCha8Rng,
 }
+
+/// The swimmer environment.
+pub type Swimmer = Robot<SwimmerModel>;
 
 impl Swimmer {
     /// A new environment with the given reward.
@@ -146,31 +142,11 @@ impl Swimmer {
         let mut sim = Sim::new(&spec());
         sim.disable_contacts();
         sim.set_fluid(fluid);
-        Ok(Self {
-            sim,
-            reward,
-            obs_space: unbounded(OBS_DIM)?,
-            act_space: unit_box(ACT_DIM)?,
-            rng: ChaCha8Rng::seed_from_u64(0),
-        })
+        Robot::build(sim, SwimmerModel { reward }, OBS_DIM, ACT_DIM)
     }
+}
 
-    /// Generalized coordinates: root x, y, torso angle, 2 joint angles.
-    pub fn qpos(&self) -> Vec<f32> {
-        self.sim.qpos()
-    }
-
-    /// Body masses (torso, mid, back).
-    pub fn body_masses(&self) -> Vec<f32> {
-        self.sim.body_masses()
-    }
-
-    fn observation(&self) -> Vec<f32> {
-        let mut obs = self.sim.qpos().split_off(2);
-        obs.extend(self.sim.qvel());
-        obs
-    }
-
+impl SwimmerModel {
     fn ctrl_cost_weight(&self) -> f32 {
         match self.reward {
             RewardKind::MeTrpo => CTRL_COST_ME_TRPO,
@@ -179,67 +155,39 @@ impl Swimmer {
     }
 }
 
-impl Env for Swimmer {
+impl RobotModel for SwimmerModel {
+    const NAME: &'static str = NAME;
+
     fn spec(&self) -> EnvSpec {
-        let (name, horizon) = match self.reward {
-            RewardKind::MeTrpo => (NAME, HORIZON),
-            RewardKind::GymnasiumV5 => (NAME_V5, HORIZON_V5),
-        };
-        EnvSpec {
-            name: name.into(),
-            max_episode_steps: Some(horizon),
-        }
+        variant_spec(self.reward, (NAME, HORIZON), (NAME_V5, HORIZON_V5))
     }
 
-    fn observation_space(&self) -> &Space {
-        &self.obs_space
+    fn reset_noise(&mut self, ndofs: usize, rng: &mut ChaCha8Rng) -> (Vec<f32>, Vec<f32>) {
+        let dq = uniform_noise(rng, ndofs, RESET_NOISE);
+        (dq, uniform_noise(rng, ndofs, RESET_NOISE))
     }
 
-    fn action_space(&self) -> &Space {
-        &self.act_space
+    fn observe(&self, sim: &Sim) -> Vec<f32> {
+        let mut obs = sim.qpos().split_off(2);
+        obs.extend(sim.qvel());
+        obs
     }
 
-    fn reset(&mut self, seed: Option<u64>) -> mbrl_core::Result<(Tensor, Info)> {
-        if let Some(seed) = seed {
-            self.rng = ChaCha8Rng::seed_from_u64(seed);
-        }
-        let n = self.sim.ndofs();
-        let noise = |rng: &mut ChaCha8Rng| -> Vec<f32> {
-            (0..n)
-                .map(|_| rng.random_range(-RESET_NOISE..=RESET_NOISE))
-                .collect()
-        };
-        let dq = noise(&mut self.rng);
-        let v = noise(&mut self.rng);
-        self.sim.reset(&dq, &v);
-        Ok((vector(&self.observation())?, Info::new()))
-    }
-
-    fn step(&mut self, action: &Tensor) -> mbrl_core::Result<Step> {
-        let ctrl = read_ctrl(action, ACT_DIM, NAME)?;
-        self.sim.step(&ctrl);
-        let obs = self.observation();
-        if obs.iter().any(|v| !v.is_finite()) {
-            return Err(mbrl_core::Error::InvalidArgument(format!(
-                "{NAME}: the simulation diverged (non-finite state {obs:?})"
-            )));
-        }
+    fn outcome(&self, sim: &Sim, _qpos_before: &[f32], ctrl: &[f32], obs: &[f32]) -> Outcome {
         let velocity = obs[VX_INDEX];
-        let reward_ctrl = -self.ctrl_cost_weight() * ctrl_sq(&ctrl);
-        let qpos = self.sim.qpos();
+        let reward_ctrl = -self.ctrl_cost_weight() * ctrl_sq(ctrl);
+        let qpos = sim.qpos();
         let info = Info::from([
             ("x_position".to_string(), qpos[0] as f64),
             ("y_position".to_string(), qpos[1] as f64),
             ("x_velocity".to_string(), velocity as f64),
             ("reward_ctrl".to_string(), reward_ctrl as f64),
         ]);
-        Ok(Step {
-            obs: vector(&obs)?,
-            reward: (velocity + reward_ctrl) as f64,
+        Outcome {
+            reward: velocity + reward_ctrl,
             terminated: false,
-            truncated: false,
             info,
-        })
+        }
     }
 
     fn task_functions(&self) -> Arc<dyn TaskFunctions> {
@@ -247,15 +195,9 @@ impl Env for Swimmer {
             ctrl_cost_weight: self.ctrl_cost_weight(),
         })
     }
-}
 
-impl super::RobotEnv for Swimmer {
-    fn sim_state(&self) -> &SimState {
-        self.sim.state()
-    }
-
-    fn default_view(&self) -> crate::render::View {
-        crate::render::View::TopAndSide
+    fn view(&self) -> View {
+        View::TopAndSide
     }
 }
 

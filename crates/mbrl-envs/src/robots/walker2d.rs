@@ -28,20 +28,23 @@
 use std::sync::Arc;
 
 use candle_core::Tensor;
-use mbrl_core::env::{vector, Env, EnvSpec, Info, Step};
-use mbrl_core::space::Space;
-use mbrl_core::task::{never_terminated, Task, TaskDistribution, TaskFunctions};
-use rand::{Rng, RngCore, SeedableRng};
+use mbrl_core::env::EnvSpec;
+use mbrl_core::task::{Task, TaskDistribution, TaskFunctions};
+use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{column, ctrl_sq, ctrl_sq_batch, read_ctrl, unit_box};
-use super::random_dynamics::{self, RandomDynamicsConfig};
-use super::sim::{
-    BodySpec, CapsuleSpec, DynamicsScale, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim, SimState,
+use super::common::{
+    column, direction_task, parse_direction, parse_family, sample_direction, uniform_noise,
+    variant_spec,
 };
+use super::env_core::{Outcome, Robot, RobotModel};
+use super::legged_planar::{self, LeggedTask};
+pub use super::legged_planar::{PITCH_INDEX, VEL_CLIP, Z_INDEX};
+use super::random_dynamics::{self, RandomDynamics, RandomDynamicsConfig};
+use super::sim::{BodySpec, CapsuleSpec, HingeSpec, MassSpec, RobotSpec, RootJoint, Sim};
 use super::RewardKind;
-use crate::common::unbounded;
 use crate::registry::{check_task_family, EnvEntry};
+use crate::render::View;
 
 /// Registry name of the thesis variant.
 pub const NAME: &str = "walker2d";
@@ -55,16 +58,10 @@ pub const HORIZON_V5: usize = 1000;
 pub const OBS_DIM: usize = 17;
 /// Action width.
 pub const ACT_DIM: usize = 6;
-/// Index of the torso height in the observation.
-pub const Z_INDEX: usize = 0;
-/// Index of the torso pitch in the observation.
-pub const PITCH_INDEX: usize = 1;
 /// Index of the root x velocity in the observation.
 pub const VX_INDEX: usize = 8;
 /// Initial torso height (MJCF `ref` of `rootz`).
 pub const INIT_Z: f32 = 1.25;
-/// Observed velocities are clipped to `±VEL_CLIP` (Gymnasium v5).
-pub const VEL_CLIP: f32 = 10.0;
 /// Scale of the uniform reset noise.
 pub const RESET_NOISE: f32 = 5e-3;
 /// Task family: walk forward or backward.
@@ -166,71 +163,43 @@ enum Family {
     RandomDynamics,
 }
 
-/// The walker environment.
-pub struct Walker2d {
-    sim: Sim,
+/// The walker's part of its [`Walker2d`] environment: the variant and the task.
+pub struct Walker2dModel {
     reward: RewardKind,
     family: Option<Family>,
     direction: f32,
-    dynamics: DynamicsScale,
-    random_dynamics: RandomDynamicsConfig,
-    obs_space: Space,
-    act_space: Space,
-    rng: ChaCha8Rng,
+    dynamics: RandomDynamics,
 }
+
+/// The walker environment.
+pub type Walker2d = Robot<Walker2dModel>;
 
 impl Walker2d {
     /// A new environment with the given reward and `family` (one of [`FAMILIES`]) active, or
     /// none. Until `set_task` the walker walks forward with its as-built dynamics.
     pub fn new(reward: RewardKind, family: Option<&str>) -> crate::Result<Self> {
-        let family = match family {
-            None => None,
-            Some(FAMILY_FORWARD_BACKWARD) => Some(Family::ForwardBackward),
-            Some(FAMILY_RANDOM_DYNAMICS) => Some(Family::RandomDynamics),
-            Some(other) => {
-                return Err(crate::Error::UnknownTaskFamily {
-                    env: NAME.to_string(),
-                    family: other.to_string(),
-                    valid: FAMILIES.iter().map(|s| s.to_string()).collect(),
-                })
-            }
-        };
+        let family = parse_family(
+            NAME,
+            family,
+            &[
+                (FAMILY_FORWARD_BACKWARD, Family::ForwardBackward),
+                (FAMILY_RANDOM_DYNAMICS, Family::RandomDynamics),
+            ],
+        )?;
         let sim = Sim::new(&spec());
-        Ok(Self {
-            dynamics: DynamicsScale::nominal(sim.dynamics_layout()),
-            sim,
+        let model = Walker2dModel {
             reward,
             family,
             direction: 1.0,
-            random_dynamics: RandomDynamicsConfig::default(),
-            obs_space: unbounded(OBS_DIM)?,
-            act_space: unit_box(ACT_DIM)?,
-            rng: ChaCha8Rng::seed_from_u64(0),
-        })
+            dynamics: RandomDynamics::nominal(&sim),
+        };
+        Robot::build(sim, model, OBS_DIM, ACT_DIM)
     }
 
     /// The same environment with another range for the `random-dynamics` tasks.
     pub fn with_random_dynamics(mut self, config: RandomDynamicsConfig) -> Self {
-        self.random_dynamics = config;
+        self.model.dynamics.config = config;
         self
-    }
-
-    /// Generalized coordinates: root x, z (relative to 1.25), pitch, 6 joint angles.
-    pub fn qpos(&self) -> Vec<f32> {
-        self.sim.qpos()
-    }
-
-    /// Body masses (torso, thigh, leg, foot, then the left leg's).
-    pub fn body_masses(&self) -> Vec<f32> {
-        self.sim.body_masses()
-    }
-
-    fn observation(&self) -> Vec<f32> {
-        let mut obs = self.sim.qpos();
-        obs.remove(0);
-        obs[0] += INIT_Z;
-        obs.extend(self.sim.qvel().iter().map(|v| v.clamp(-VEL_CLIP, VEL_CLIP)));
-        obs
     }
 }
 
@@ -239,210 +208,101 @@ fn healthy(obs: &[f32]) -> bool {
     obs[Z_INDEX] > 0.8 && obs[Z_INDEX] < 2.0 && obs[PITCH_INDEX] > -1.0 && obs[PITCH_INDEX] < 1.0
 }
 
-impl Env for Walker2d {
+/// `1.0` where `next_obs` is healthy (Gymnasium v5), as `[B]` `f32`.
+fn healthy_batch(next_obs: &Tensor) -> candle_core::Result<Tensor> {
+    let z = column(next_obs, Z_INDEX)?;
+    let pitch = column(next_obs, PITCH_INDEX)?;
+    z.gt(0.8)?
+        .mul(&z.lt(2.0)?)?
+        .mul(&pitch.gt(-1.0)?)?
+        .mul(&pitch.lt(1.0)?)?
+        .to_dtype(candle_core::DType::F32)
+}
+
+impl RobotModel for Walker2dModel {
+    const NAME: &'static str = NAME;
+
     fn spec(&self) -> EnvSpec {
-        let (name, horizon) = match self.reward {
-            RewardKind::MeTrpo => (NAME, HORIZON),
-            RewardKind::GymnasiumV5 => (NAME_V5, HORIZON_V5),
-        };
-        EnvSpec {
-            name: name.into(),
-            max_episode_steps: Some(horizon),
-        }
+        variant_spec(self.reward, (NAME, HORIZON), (NAME_V5, HORIZON_V5))
     }
 
-    fn observation_space(&self) -> &Space {
-        &self.obs_space
+    fn reset_noise(&mut self, ndofs: usize, rng: &mut ChaCha8Rng) -> (Vec<f32>, Vec<f32>) {
+        let dq = uniform_noise(rng, ndofs, RESET_NOISE);
+        (dq, uniform_noise(rng, ndofs, RESET_NOISE))
     }
 
-    fn action_space(&self) -> &Space {
-        &self.act_space
+    fn observe(&self, sim: &Sim) -> Vec<f32> {
+        legged_planar::observe(sim, INIT_Z)
     }
 
-    fn reset(&mut self, seed: Option<u64>) -> mbrl_core::Result<(Tensor, Info)> {
-        if let Some(seed) = seed {
-            self.rng = ChaCha8Rng::seed_from_u64(seed);
-        }
-        let n = self.sim.ndofs();
-        let noise = |rng: &mut ChaCha8Rng| -> Vec<f32> {
-            (0..n)
-                .map(|_| rng.random_range(-RESET_NOISE..=RESET_NOISE))
-                .collect()
-        };
-        let dq = noise(&mut self.rng);
-        let v = noise(&mut self.rng);
-        self.sim.reset(&dq, &v);
-        Ok((vector(&self.observation())?, Info::new()))
-    }
-
-    fn step(&mut self, action: &Tensor) -> mbrl_core::Result<Step> {
-        let ctrl = read_ctrl(action, ACT_DIM, NAME)?;
-        self.sim.step(&ctrl);
-        let obs = self.observation();
-        if obs.iter().any(|v| !v.is_finite()) {
-            return Err(mbrl_core::Error::InvalidArgument(format!(
-                "{NAME}: the simulation diverged (non-finite state {obs:?})"
-            )));
-        }
-        let velocity = obs[VX_INDEX];
-        let run = self.direction * velocity;
-        let (reward, terminated) = match self.reward {
-            RewardKind::MeTrpo => {
-                let height = 10.0 * (0.45 - obs[Z_INDEX]).max(0.0);
-                let bounds: f32 = obs.iter().map(|s| (s - 100.0).max(0.0)).sum();
-                (run - 0.005 * ctrl_sq(&ctrl) - height - 10.0 * bounds, false)
-            }
-            RewardKind::GymnasiumV5 => {
-                let ok = healthy(&obs);
-                (f32::from(u8::from(ok)) + run - 1e-3 * ctrl_sq(&ctrl), !ok)
-            }
-        };
-        let info = Info::from([
-            ("x_position".to_string(), self.sim.qpos()[0] as f64),
-            ("x_velocity".to_string(), velocity as f64),
-            ("z".to_string(), obs[Z_INDEX] as f64),
-        ]);
-        Ok(Step {
-            obs: vector(&obs)?,
-            reward: reward as f64,
-            terminated,
-            truncated: false,
-            info,
-        })
+    fn outcome(&self, sim: &Sim, _qpos_before: &[f32], ctrl: &[f32], obs: &[f32]) -> Outcome {
+        let healthy = healthy(obs);
+        let run = (VX_INDEX, self.direction);
+        legged_planar::outcome(self.reward, sim, ctrl, obs, run, healthy)
     }
 
     fn task_functions(&self) -> Arc<dyn TaskFunctions> {
-        Arc::new(WalkerTask {
+        Arc::new(LeggedTask {
             reward: self.reward,
+            vx_index: VX_INDEX,
             direction: self.direction,
+            healthy: healthy_batch,
         })
     }
 
-    fn task_distribution(&mut self) -> Option<&mut dyn TaskDistribution> {
-        if self.family.is_some() {
-            Some(self)
+    fn view(&self) -> View {
+        View::Side
+    }
+
+    fn task_distribution(env: &mut Walker2d) -> Option<&mut dyn TaskDistribution> {
+        if env.model.family.is_some() {
+            Some(env)
         } else {
             None
         }
     }
 }
 
-fn direction_task(d: f32) -> Task {
-    Task::new(if d > 0.0 { "forward" } else { "backward" }, vec![d as f64])
-}
-
 impl TaskDistribution for Walker2d {
     fn family(&self) -> &str {
-        match self.family {
+        match self.model.family {
             Some(Family::ForwardBackward) | None => FAMILY_FORWARD_BACKWARD,
             Some(Family::RandomDynamics) => FAMILY_RANDOM_DYNAMICS,
         }
     }
 
     fn sample_tasks(&self, n: usize, rng: &mut dyn RngCore) -> Vec<Task> {
-        (0..n)
-            .map(|_| match self.family {
-                Some(Family::ForwardBackward) | None => {
-                    direction_task(if rng.random_bool(0.5) { 1.0 } else { -1.0 })
-                }
-                Some(Family::RandomDynamics) => {
-                    self.random_dynamics.sample(self.sim.dynamics_layout(), rng)
-                }
-            })
-            .collect()
+        match self.model.family {
+            Some(Family::ForwardBackward) | None => (0..n)
+                .map(|_| direction_task(sample_direction(rng)))
+                .collect(),
+            Some(Family::RandomDynamics) => self.model.dynamics.sample_tasks(&self.sim, n, rng),
+        }
     }
 
     fn set_task(&mut self, task: &Task) -> mbrl_core::Result<()> {
-        match (self.family, task.params.as_slice()) {
-            (Some(Family::ForwardBackward) | None, [d]) if *d == 1.0 || *d == -1.0 => {
-                self.direction = *d as f32;
-            }
-            (Some(Family::ForwardBackward) | None, _) => {
-                return Err(mbrl_core::Error::InvalidArgument(format!(
-                    "{NAME} {FAMILY_FORWARD_BACKWARD} task needs one parameter, the direction \
-                     +1 or -1; got {:?}",
-                    task.params
-                )))
-            }
-            (Some(Family::RandomDynamics), _) => {
-                let scale = random_dynamics::scale(self.sim.dynamics_layout(), task, NAME)?;
-                self.sim.set_dynamics(&scale)?;
-                self.dynamics = scale;
+        match self.model.family {
+            Some(Family::ForwardBackward) | None => match parse_direction(&task.params) {
+                Some(d) => self.model.direction = d,
+                None => {
+                    return Err(mbrl_core::Error::InvalidArgument(format!(
+                        "{NAME} {FAMILY_FORWARD_BACKWARD} task needs one parameter, the \
+                         direction +1 or -1; got {:?}",
+                        task.params
+                    )))
+                }
+            },
+            Some(Family::RandomDynamics) => {
+                self.model.dynamics.set_task(&mut self.sim, task, NAME)?;
             }
         }
         Ok(())
     }
 
     fn current_task(&self) -> Task {
-        match self.family {
-            Some(Family::ForwardBackward) | None => direction_task(self.direction),
-            Some(Family::RandomDynamics) => random_dynamics::task(&self.dynamics),
-        }
-    }
-}
-
-impl super::RobotEnv for Walker2d {
-    fn sim_state(&self) -> &SimState {
-        self.sim.state()
-    }
-
-    fn default_view(&self) -> crate::render::View {
-        crate::render::View::Side
-    }
-}
-
-/// Batched rewards and termination of both variants.
-struct WalkerTask {
-    reward: RewardKind,
-    direction: f32,
-}
-
-impl WalkerTask {
-    /// `1.0` where `next_obs` is healthy (Gymnasium v5), as `[B]` `f32`.
-    fn healthy(next_obs: &Tensor) -> candle_core::Result<Tensor> {
-        let z = column(next_obs, Z_INDEX)?;
-        let pitch = column(next_obs, PITCH_INDEX)?;
-        z.gt(0.8)?
-            .mul(&z.lt(2.0)?)?
-            .mul(&pitch.gt(-1.0)?)?
-            .mul(&pitch.lt(1.0)?)?
-            .to_dtype(candle_core::DType::F32)
-    }
-}
-
-impl TaskFunctions for WalkerTask {
-    fn reward(&self, _obs: &Tensor, act: &Tensor, next_obs: &Tensor) -> mbrl_core::Result<Tensor> {
-        let run = column(next_obs, VX_INDEX)?.affine(self.direction as f64, 0.0)?;
-        Ok(match self.reward {
-            RewardKind::MeTrpo => {
-                let ctrl = ctrl_sq_batch(act)?.affine(0.005, 0.0)?;
-                let height = column(next_obs, Z_INDEX)?
-                    .affine(-1.0, 0.45)?
-                    .relu()?
-                    .affine(10.0, 0.0)?;
-                let bounds = next_obs
-                    .affine(1.0, -100.0)?
-                    .relu()?
-                    .sum(1)?
-                    .affine(10.0, 0.0)?;
-                run.sub(&ctrl)?.sub(&height)?.sub(&bounds)?
-            }
-            RewardKind::GymnasiumV5 => {
-                let ctrl = ctrl_sq_batch(act)?.affine(1e-3, 0.0)?;
-                Self::healthy(next_obs)?.add(&run)?.sub(&ctrl)?
-            }
-        })
-    }
-
-    fn terminated(
-        &self,
-        _obs: &Tensor,
-        _act: &Tensor,
-        next_obs: &Tensor,
-    ) -> mbrl_core::Result<Tensor> {
-        match self.reward {
-            RewardKind::MeTrpo => never_terminated(next_obs),
-            RewardKind::GymnasiumV5 => Ok(Self::healthy(next_obs)?.affine(-1.0, 1.0)?),
+        match self.model.family {
+            Some(Family::ForwardBackward) | None => direction_task(self.model.direction),
+            Some(Family::RandomDynamics) => self.model.dynamics.current_task(),
         }
     }
 }
