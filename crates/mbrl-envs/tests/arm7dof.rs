@@ -3,6 +3,9 @@
 //! effector equals the forward kinematics, every goal of the goal box is reachable, and a PD
 //! controller drives the end effector to a goal.
 
+#[path = "common/robots.rs"]
+mod robots_common;
+
 use candle_core::{Device, Tensor};
 use mbrl_core::check_env::{check_env, CheckEnvOptions};
 use mbrl_core::env::{vector, Env};
@@ -134,22 +137,8 @@ fn long_rollouts_stay_finite_under_every_action_pattern() {
     }
 }
 
-fn trajectory(env: &mut Arm7Dof, seed: u64, steps: usize) -> Vec<u32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let bits = |t: &Tensor| -> Vec<u32> {
-        t.to_vec1::<f32>()
-            .unwrap()
-            .iter()
-            .map(|v| v.to_bits())
-            .collect()
-    };
-    let mut out = bits(&env.reset(Some(seed)).unwrap().0);
-    for t in 0..steps {
-        let step = env.step(&vector(&action(0, t, &mut rng)).unwrap()).unwrap();
-        out.extend(bits(&step.obs));
-        out.push((step.reward as f32).to_bits());
-    }
-    out
+fn trajectory(env: &mut dyn Env, seed: u64, steps: usize) -> Vec<u32> {
+    robots_common::trajectory(env, seed, steps, |t, rng| action(0, t, rng))
 }
 
 #[test]
@@ -166,30 +155,11 @@ fn same_seed_and_actions_give_bitwise_identical_trajectories() {
 #[test]
 fn trajectories_are_identical_across_processes() {
     let mut env = Arm7Dof::new(None).unwrap();
-    let digest = trajectory(&mut env, 9, 300)
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-        });
-    if std::env::var_os("MBRL_ARM7DOF_CHILD").is_some() {
-        println!("DIGEST={digest:016x}");
-        return;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "trajectories_are_identical_across_processes",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("MBRL_ARM7DOF_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}");
-    assert!(
-        stdout.contains(&format!("DIGEST={digest:016x}")),
-        "child digest differs from {digest:016x}: {stdout}"
+    let digest = robots_common::digest(&trajectory(&mut env, 9, 300));
+    robots_common::same_digest_in_a_child_process(
+        "trajectories_are_identical_across_processes",
+        "MBRL_ARM7DOF_CHILD",
+        digest,
     );
 }
 

@@ -2,6 +2,9 @@
 //! `step` rewards under every task, long rollouts stay finite, trajectories are deterministic
 //! (also across processes), and each task family changes what it claims to change.
 
+#[path = "common/robots.rs"]
+mod robots_common;
+
 use mbrl_core::check_env::{check_env, CheckEnvOptions};
 use mbrl_core::env::{vector, Env};
 use mbrl_core::task::Task;
@@ -46,31 +49,10 @@ fn action(pattern: Pattern, t: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
     }
 }
 
-/// Observations and rewards of `steps` steps from `reset(seed)`, as raw bits.
+/// Observations and rewards of `steps` random steps from `reset(seed)` (resetting at
+/// terminations), as raw bits.
 fn trajectory(env: &mut dyn Env, seed: u64, steps: usize) -> Vec<u32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut bits: Vec<u32> = env
-        .reset(Some(seed))
-        .unwrap()
-        .0
-        .to_vec1::<f32>()
-        .unwrap()
-        .iter()
-        .map(|v| v.to_bits())
-        .collect();
-    for t in 0..steps {
-        let a = action(Pattern::Random, t, &mut rng);
-        let step = env.step(&vector(&a).unwrap()).unwrap();
-        bits.extend(
-            step.obs
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits()),
-        );
-        bits.push((step.reward as f32).to_bits());
-    }
-    bits
+    robots_common::trajectory(env, seed, steps, |t, rng| action(Pattern::Random, t, rng))
 }
 
 #[test]
@@ -191,30 +173,11 @@ fn same_seed_and_actions_give_bitwise_identical_trajectories() {
 #[test]
 fn trajectories_are_identical_across_processes() {
     let mut env = HalfCheetah::new(HalfCheetahConfig::default(), None).unwrap();
-    let digest = trajectory(&mut env, 9, 300)
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-        });
-    if std::env::var_os("MBRL_HALF_CHEETAH_CHILD").is_some() {
-        println!("DIGEST={digest:016x}");
-        return;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "trajectories_are_identical_across_processes",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("MBRL_HALF_CHEETAH_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}");
-    assert!(
-        stdout.contains(&format!("DIGEST={digest:016x}")),
-        "child digest differs from {digest:016x}: {stdout}"
+    let digest = robots_common::digest(&trajectory(&mut env, 9, 300));
+    robots_common::same_digest_in_a_child_process(
+        "trajectories_are_identical_across_processes",
+        "MBRL_HALF_CHEETAH_CHILD",
+        digest,
     );
 }
 

@@ -3,6 +3,9 @@
 //! (also across processes and under a random-dynamics task), the v5 early termination, and
 //! random dynamics change the motion.
 
+#[path = "common/robots.rs"]
+mod robots_common;
+
 use mbrl_core::check_env::{check_env, CheckEnvOptions};
 use mbrl_core::env::{vector, Env};
 use mbrl_core::task::Task;
@@ -119,13 +122,7 @@ fn same_seed_and_actions_give_bitwise_identical_trajectories() {
         env.reset(Some(2)).unwrap();
         for t in 0..300 {
             let step = env.step(&vector(&action(0, t, &mut rng)).unwrap()).unwrap();
-            bits.extend(
-                step.obs
-                    .to_vec1::<f32>()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.to_bits()),
-            );
+            bits.extend(robots_common::bits(&step.obs));
         }
         bits
     };
@@ -282,44 +279,15 @@ fn trajectories_are_identical_across_processes() {
                 .remove(0);
             dist.set_task(&task).unwrap();
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(9);
-        env.reset(Some(9)).unwrap();
-        for t in 0..300 {
-            let step = env.step(&vector(&action(0, t, &mut rng)).unwrap()).unwrap();
-            bits.extend(
-                step.obs
-                    .to_vec1::<f32>()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.to_bits()),
-            );
-            if step.terminated {
-                env.reset(None).unwrap();
-            }
-        }
+        bits.extend(robots_common::trajectory(&mut env, 9, 300, |t, rng| {
+            action(0, t, rng)
+        }));
     }
-    let digest = bits.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
-    if std::env::var_os("MBRL_HOPPER_CHILD").is_some() {
-        println!("DIGEST={digest:016x}");
-        return;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "trajectories_are_identical_across_processes",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("MBRL_HOPPER_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}");
-    assert!(
-        stdout.contains(&format!("DIGEST={digest:016x}")),
-        "child digest differs from {digest:016x}: {stdout}"
+    let digest = robots_common::digest(&bits);
+    robots_common::same_digest_in_a_child_process(
+        "trajectories_are_identical_across_processes",
+        "MBRL_HOPPER_CHILD",
+        digest,
     );
 }
 
