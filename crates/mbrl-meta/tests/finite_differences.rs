@@ -13,6 +13,8 @@
 //!
 //! Everything is `f32` (the policy's dtype); tolerances follow from that, see each test.
 
+#![allow(clippy::needless_range_loop)] // matrix code reads best with indices
+
 use candle_core::Tensor;
 use mbrl_core::data::Trajectory;
 use mbrl_core::policy::{flatten, unflatten, GaussianPolicy};
