@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The thesis's Fig. 5 and Appendix A.4 ablations of ME-TRPO on the rapier half-cheetah (A.2
+# reward, horizon 100), on top of configs/me-trpo/half-cheetah-short.toml (capped phases, see
+# that file), SEEDS seeds each (default 0 1 2), ITERATIONS iterations of 3000 real steps
+# (default 5):
+#   models      1 vs 5 vs 10 ensemble members (Fig. 5)
+#   sampling    the six ensemble sampling modes of Appendix A.4.1
+#   validation  ensemble validation vs a fixed number of policy updates (Appendix A.4)
+# Each group writes a plot and a table to docs/results/. Groups can be run separately:
+#
+# Usage: scripts/ablations_half_cheetah.sh [models|sampling|validation]...   (default: all three)
+#        SEEDS="0 1 2" ITERATIONS=5 OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/ablations_half_cheetah.sh models
+# Cost on 2 cores: about 8 minutes per run at the defaults, i.e. ~1.2 h (models), ~2.4 h
+# (sampling), ~0.8 h (validation).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEEDS=${SEEDS:-"0 1 2"}
+ITERATIONS=${ITERATIONS:-5}
+OUT=${OUT:-runs/ablations-half-cheetah}
+GROUPS_TO_RUN=${*:-models sampling validation}
+CONFIG=configs/me-trpo/half-cheetah-short.toml
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -p mbrl-cli
+  BIN=target/release/mbrl-cli
+fi
+mkdir -p docs/results
+
+# run GROUP LABEL --set ...: SEEDS runs of one variant under $OUT/GROUP/LABEL.
+run() {
+  local group=$1 label=$2
+  shift 2
+  for seed in $SEEDS; do
+    "$BIN" train --config "$CONFIG" --seed "$seed" --out "$OUT/$group/$label" \
+      --set run.iterations="$ITERATIONS" "$@"
+  done
+}
+
+# plot GROUP LABEL...: one curve per variant, mean and std over seeds.
+plot() {
+  local group=$1
+  shift
+  local args=()
+  for label in "$@"; do
+    args+=("$label=$OUT/$group/$label/me-trpo/half-cheetah")
+  done
+  "$BIN" plot "${args[@]}" --out "docs/results/half_cheetah_ablation_$group.png" \
+    --title "ME-TRPO half-cheetah ablation: $group (mean +- std over seeds $SEEDS)" \
+    | tee "docs/results/half_cheetah_ablation_$group.md"
+}
+
+for group in $GROUPS_TO_RUN; do
+  case $group in
+    models)
+      for k in 1 5 10; do run models "models-$k" --set model.members="$k"; done
+      plot models models-1 models-5 models-10
+      ;;
+    sampling)
+      modes="step_rand model_mean_std model_mean model_med eps_rand one_model"
+      for mode in $modes; do run sampling "$mode" --set me_trpo.model_env.sampling="$mode"; done
+      # shellcheck disable=SC2086
+      plot sampling $modes
+      ;;
+    validation)
+      run validation ensemble-validation --set me_trpo.ensemble_validation=true
+      run validation fixed-updates --set me_trpo.ensemble_validation=false
+      plot validation ensemble-validation fixed-updates
+      ;;
+    *)
+      echo "unknown group '$group' (models, sampling, validation)" >&2
+      exit 2
+      ;;
+  esac
+done
