@@ -13,7 +13,9 @@
 //! - [`adaptation`]: the inner VPG step(s) and the step sizes;
 //! - [`meta_objective`]: the meta-objective over a batch of tasks;
 //! - outer optimisers: [`promp`] (Algorithm 4), [`maml_trpo`], [`maml_vpg`];
-//! - [`trainer`]: the model-free meta-RL trainer and its registry entries.
+//! - [`trainer`]: the model-free meta-RL trainer and its registry entries;
+//! - [`mb_mpo`]: MB-MPO (Algorithm 3), meta-learning over a learned ensemble's members, with
+//!   the biased, noisy models of its robustness study in [`biased_model`].
 //!
 //! ```
 //! use mbrl_meta::higher_order;
@@ -24,10 +26,12 @@
 
 pub mod adaptation;
 pub mod ascent;
+pub mod biased_model;
 pub mod estimators;
 pub mod higher_order;
 pub mod maml_trpo;
 pub mod maml_vpg;
+pub mod mb_mpo;
 pub mod meta_objective;
 pub mod promp;
 pub mod samples;

@@ -105,6 +105,28 @@ pub fn imagine<M: DynamicsModel>(
     )
 }
 
+/// Imagined rollouts with row `i` stepped by member `members[i]` for the whole rollout
+/// (whatever the sampling mode), e.g. MB-MPO's tasks, one per ensemble member.
+pub fn imagine_members<M: DynamicsModel>(
+    env: &ModelEnv<M>,
+    policy: &dyn Policy,
+    start_obs: &Tensor,
+    horizon: usize,
+    deterministic: bool,
+    members: &[usize],
+    rng: &mut dyn RngCore,
+) -> Result<Vec<Trajectory>> {
+    rollouts(
+        env,
+        policy,
+        start_obs,
+        horizon,
+        deterministic,
+        Members::Fixed(members),
+        rng,
+    )
+}
+
 /// Mean return of `policy` (deterministic actions) in each ensemble member from the same start
 /// states: all members are rolled out in one batch of `K * B` rows.
 pub fn returns_per_member<M: DynamicsModel>(

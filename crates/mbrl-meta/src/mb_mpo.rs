@@ -1,0 +1,663 @@
+//! MB-MPO, model-based RL via meta-policy optimisation (thesis Ch. 5, Algorithm 3).
+//!
+//! The tasks of the meta-learning problem are the members of a learned dynamics ensemble:
+//! the policy is meta-trained so that one VPG step adapts it to any member. Each iteration:
+//! 1. **Data** (first iteration only) — `initial_random_steps` real steps with uniformly random
+//!    actions.
+//! 2. **Model** — fit the ensemble on all real data (`TrainableModel::fit`, early stopping on
+//!    the validation buffer; each iteration's new transitions are split 1:2 into validation
+//!    and training, as ME-TRPO).
+//! 3. **Meta-policy** — `meta_steps` times (Algorithm 3, lines 5-10): per task (member `k`,
+//!    `tasks_per_model` tasks per member) imagine `rollouts_per_task` rollouts with `theta` in
+//!    member `k` from real start states, take the inner VPG step `theta'_k = theta + alpha grad
+//!    J_k(theta)`, imagine post-update rollouts with `theta'_k` in the same member, then one
+//!    MAML-TRPO step on `1/K sum_k J_k(theta'_k)` (KL constraint on the post-update policies).
+//! 4. **Data** — `steps_per_iteration` real steps with the adapted policies `theta'_k`, one
+//!    member's adapted policy per episode in turn (tailored exploration, Appendix B.1), or with
+//!    the pre-update policy (`tailored_exploration = false`).
+//!
+//! `inner_step_size = 0` is the no-adaptation ablation (Fig. 9: a robust policy over the
+//! ensemble). `model_bias_max` turns on the biased, noisy models of Sec. 5.5.3
+//! ([`crate::biased_model`]), biases redrawn per member every iteration. The policy evaluated
+//! by the runner is the pre-update policy, as the thesis reports (Sec. 5.5).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::data::Trajectory;
+use mbrl_core::env::Env;
+use mbrl_core::model::{DynamicsModel, TrainableModel};
+use mbrl_core::model_env::{ModelEnv, ModelEnvConfig};
+use mbrl_core::policy::{GaussianPolicy, Policy, RandomPolicy};
+use mbrl_core::rollout::{rollout_episode, DEFAULT_MAX_EPISODE_STEPS};
+use mbrl_core::seeding::{stream_rng, RngState, Stream};
+use mbrl_core::{Error, Result};
+use mbrl_policy_opt::advantages::AdvantageConfig;
+use mbrl_policy_opt::baseline::LinearFeatureBaseline;
+use mbrl_policy_opt::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
+use mbrl_policy_opt::imagination::imagine_members;
+use mbrl_policy_opt::model_data::{
+    fit_metrics, learner_tensors, load_learner_tensors, real_start_states, ModelData, FIT_COLUMNS,
+};
+use mbrl_policy_opt::model_free::table;
+use mbrl_policy_opt::trpo::TrpoConfig;
+use rand::{Rng, RngCore};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::adaptation::{adapt, InnerStepSize};
+use crate::biased_model::BiasedNoisyModel;
+use crate::estimators::Estimator;
+use crate::higher_order;
+use crate::maml_trpo::maml_trpo_step;
+use crate::meta_objective::MetaTaskSamples;
+use crate::samples::{snapshot, ParamsPolicy, TaskSamples};
+
+/// The `[mb_mpo]` table (defaults: thesis Appendix B.3 and ALGORITHM_NOTES).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MbMpoConfig {
+    /// Real steps with uniformly random actions before the first model fit. Default 5000.
+    pub initial_random_steps: usize,
+    /// Real steps per iteration (Appendix B.3: 20 trajectories of 200 steps). Default 4000.
+    pub steps_per_iteration: usize,
+    /// Meta-optimisation steps per iteration (Appendix B.3). Default 30.
+    pub meta_steps: usize,
+    /// Tasks per ensemble member in each meta-batch (reference: 20 tasks for 5 models).
+    /// Default 4.
+    pub tasks_per_model: usize,
+    /// Imagined rollouts per task, before and after adaptation (reference: 1000 parallel
+    /// rollouts over 20 tasks). Default 50.
+    pub rollouts_per_task: usize,
+    /// Inner step size `alpha` (Appendix B.3); 0 is the no-adaptation ablation (Fig. 9).
+    /// Default 0.001.
+    pub inner_step_size: f64,
+    /// Meta-gradient estimator of the inner step. Default `maml` (the original MAML surrogate,
+    /// as the MB-MPO reference).
+    pub estimator: Estimator,
+    /// Finite-difference step of MAML-TRPO's Fisher-vector products, per unit direction.
+    /// Default 1e-3.
+    pub fvp_epsilon: f64,
+    /// Collect real data with the adapted policies, one member's per episode in turn
+    /// (Appendix B.1); `false` uses the pre-update policy. Default true.
+    pub tailored_exploration: bool,
+    /// Imagined rollout length; default the environment's horizon.
+    pub imagined_horizon: Option<usize>,
+    /// Real start states drawn each iteration; imagined rollouts start from them. Default 5000.
+    pub start_state_pool: usize,
+    /// Share of each iteration's new transitions sent to the validation buffer. Default 1/3.
+    pub validation_share: f64,
+    /// Capacity of the training and the validation buffer. Default 1000000.
+    pub buffer_capacity: usize,
+    /// Biased, noisy models (Sec. 5.5.3): add `N(b, noise^2)` to every predicted next state,
+    /// `b ~ U(0, model_bias_max)` per member and iteration. Default none (off).
+    pub model_bias_max: Option<f64>,
+    /// Std of the added noise when `model_bias_max` is set (Sec. 5.5.3). Default 0.1.
+    pub model_noise_std: f64,
+    /// Imagined-step options; the members are fixed per task, so `sampling` is not used.
+    /// Default: next observations and rewards clipped to 1000 (the reference).
+    pub model_env: ModelEnvConfig,
+}
+
+impl Default for MbMpoConfig {
+    fn default() -> Self {
+        Self {
+            initial_random_steps: 5000,
+            steps_per_iteration: 4000,
+            meta_steps: 30,
+            tasks_per_model: 4,
+            rollouts_per_task: 50,
+            inner_step_size: 0.001,
+            estimator: Estimator::Maml,
+            fvp_epsilon: 1e-3,
+            tailored_exploration: true,
+            imagined_horizon: None,
+            start_state_pool: 5000,
+            validation_share: 1.0 / 3.0,
+            buffer_capacity: 1_000_000,
+            model_bias_max: None,
+            model_noise_std: 0.1,
+            model_env: ModelEnvConfig {
+                obs_clip: Some(1000.0),
+                reward_clip: Some(1000.0),
+                ..ModelEnvConfig::default()
+            },
+        }
+    }
+}
+
+impl MbMpoConfig {
+    /// Checks the ranges; errors name the key.
+    pub fn validate(&self) -> Result<()> {
+        for (key, value) in [
+            ("mb_mpo.steps_per_iteration", self.steps_per_iteration),
+            ("mb_mpo.meta_steps", self.meta_steps),
+            ("mb_mpo.tasks_per_model", self.tasks_per_model),
+            ("mb_mpo.rollouts_per_task", self.rollouts_per_task),
+            ("mb_mpo.start_state_pool", self.start_state_pool),
+            ("mb_mpo.buffer_capacity", self.buffer_capacity),
+        ] {
+            if value == 0 {
+                return Err(Error::InvalidArgument(format!("{key} must be at least 1")));
+            }
+        }
+        if !(self.inner_step_size.is_finite() && self.inner_step_size >= 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "mb_mpo.inner_step_size must be a non-negative number, got {}",
+                self.inner_step_size
+            )));
+        }
+        if !(self.fvp_epsilon.is_finite() && self.fvp_epsilon > 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "mb_mpo.fvp_epsilon must be a positive number, got {}",
+                self.fvp_epsilon
+            )));
+        }
+        if !(0.0..1.0).contains(&self.validation_share) {
+            return Err(Error::InvalidArgument(format!(
+                "mb_mpo.validation_share must be in [0, 1), got {}",
+                self.validation_share
+            )));
+        }
+        if let Some(b) = self.model_bias_max {
+            if !(b.is_finite() && b >= 0.0) {
+                return Err(Error::InvalidArgument(format!(
+                    "mb_mpo.model_bias_max must be a non-negative number, got {b}"
+                )));
+            }
+            if self.model_noise_std > 0.0 && !self.model_env.sample_noise {
+                return Err(Error::InvalidArgument(
+                    "mb_mpo.model_noise_std needs mb_mpo.model_env.sample_noise = true".into(),
+                ));
+            }
+        }
+        if !(self.model_noise_std.is_finite() && self.model_noise_std >= 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "mb_mpo.model_noise_std must be a non-negative number, got {}",
+                self.model_noise_std
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Registry entry of MB-MPO.
+pub const ENTRY: AlgorithmEntry = AlgorithmEntry {
+    name: "mb-mpo",
+    description: "model-based meta-policy optimisation: MAML-TRPO over the ensemble's members",
+    reference: "thesis Ch. 5, Algorithm 3",
+    build,
+};
+
+/// Every table MB-MPO reads.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `[mb_mpo]`.
+    pub mb_mpo: MbMpoConfig,
+    /// `[policy]`.
+    pub policy: PolicyConfig,
+    /// `[advantage]`.
+    pub advantage: AdvantageConfig,
+    /// `[trpo]` (the outer trust region).
+    pub trpo: TrpoConfig,
+}
+
+fn build(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
+    let make_model = ctx.model_factory.clone().ok_or_else(|| {
+        Error::InvalidArgument("mb-mpo needs a dynamics model ([model] table)".into())
+    })?;
+    let settings = Settings {
+        mb_mpo: table(&ctx.config, "mb_mpo")?,
+        policy: table(&ctx.config, "policy")?,
+        advantage: table(&ctx.config, "advantage")?,
+        trpo: table(&ctx.config, "trpo")?,
+    };
+    let env = (ctx.env_factory)()?;
+    let (obs_dim, act_dim) = (
+        env.observation_space().flat_dim(),
+        env.action_space().flat_dim(),
+    );
+    let mut model_rng = stream_rng(ctx.seed, Stream::Model);
+    let model = make_model(obs_dim, act_dim, &mut model_rng)?;
+    Ok(Box::new(MbMpo::new(
+        env, model, model_rng, ctx.seed, settings,
+    )?))
+}
+
+/// The ensemble as the imagined environment (possibly biased and noisy).
+type Imagined = ModelEnv<Arc<dyn DynamicsModel + Sync>>;
+
+/// One meta-step's imagined tasks.
+struct ImaginedBatch {
+    tasks: Vec<MetaTaskSamples>,
+    pre_return: f64,
+    post_return: f64,
+}
+
+/// A policy whose rows are split into equal blocks, block `t` acting with `params[t]`: all
+/// tasks' post-update rollouts in one batched imagination.
+struct BlockPolicy<'a> {
+    policy: &'a GaussianMlpPolicy,
+    params: &'a [Vec<Tensor>],
+    rows: usize,
+}
+
+impl Policy for BlockPolicy<'_> {
+    fn act(&self, obs: &Tensor, deterministic: bool, rng: &mut dyn RngCore) -> Result<Tensor> {
+        let blocks = self
+            .params
+            .iter()
+            .enumerate()
+            .map(|(t, params)| {
+                let dist = self
+                    .policy
+                    .distribution_with(params, &obs.narrow(0, t * self.rows, self.rows)?)?;
+                if deterministic {
+                    Ok(dist.mode())
+                } else {
+                    dist.sample(rng)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::cat(&blocks, 0)?)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedState {
+    env_steps: u64,
+    env_rng: RngState,
+    policy_rng: RngState,
+    model_rng: RngState,
+    sampler_rng: RngState,
+}
+
+/// MB-MPO state.
+pub struct MbMpo {
+    settings: Settings,
+    env: Box<dyn Env>,
+    horizon: usize,
+    model: Box<dyn TrainableModel>,
+    policy: GaussianMlpPolicy,
+    alpha: InnerStepSize,
+    data: ModelData,
+    env_rng: ChaCha8Rng,
+    policy_rng: ChaCha8Rng,
+    model_rng: ChaCha8Rng,
+    sampler_rng: ChaCha8Rng,
+    env_steps: u64,
+}
+
+impl MbMpo {
+    /// MB-MPO on `env` with `model` (fresh, from the caller's model factory).
+    pub fn new(
+        env: Box<dyn Env>,
+        model: Box<dyn TrainableModel>,
+        model_rng: ChaCha8Rng,
+        seed: u64,
+        settings: Settings,
+    ) -> Result<Self> {
+        let c = &settings.mb_mpo;
+        c.validate()?;
+        // Before any backward pass of this thread; meta-updates run on their own threads.
+        higher_order::enable();
+        let (obs_dim, act_dim) = (
+            env.observation_space().flat_dim(),
+            env.action_space().flat_dim(),
+        );
+        let horizon = c
+            .imagined_horizon
+            .or(env.spec().max_episode_steps)
+            .unwrap_or(DEFAULT_MAX_EPISODE_STEPS);
+        let mut policy_rng = stream_rng(seed, Stream::Policy);
+        let policy =
+            GaussianMlpPolicy::new(obs_dim, act_dim, settings.policy.clone(), &mut policy_rng)?;
+        let alpha = InnerStepSize::uniform(&policy, c.inner_step_size, false)?;
+        Ok(Self {
+            horizon,
+            data: ModelData::new(c.buffer_capacity, obs_dim, act_dim, c.validation_share)?,
+            settings,
+            env,
+            model,
+            policy,
+            alpha,
+            env_rng: stream_rng(seed, Stream::Env),
+            policy_rng,
+            model_rng,
+            sampler_rng: stream_rng(seed, Stream::Sampler),
+            env_steps: 0,
+        })
+    }
+
+    /// The pre-update (meta-learned) policy.
+    pub fn meta_policy(&self) -> &GaussianMlpPolicy {
+        &self.policy
+    }
+
+    /// Adds `trajectories` to the buffers and counts their steps.
+    fn record(&mut self, trajectories: &[Trajectory]) -> Result<()> {
+        self.env_steps += trajectories.iter().map(Trajectory::len).sum::<usize>() as u64;
+        self.data.add(trajectories)
+    }
+
+    /// The frozen ensemble as an imagined environment, with freshly drawn biases if the
+    /// robustness study is on.
+    fn imagined_env(&mut self) -> Result<Imagined> {
+        let c = &self.settings.mb_mpo;
+        let frozen: Arc<dyn DynamicsModel + Sync> = self.model.frozen()?;
+        let model: Arc<dyn DynamicsModel + Sync> = match c.model_bias_max {
+            Some(b_max) => Arc::new(BiasedNoisyModel::draw(
+                frozen,
+                b_max,
+                c.model_noise_std,
+                &mut self.sampler_rng,
+            )?),
+            None => frozen,
+        };
+        ModelEnv::new(model, self.env.task_functions(), c.model_env.clone())
+    }
+
+    /// `members.len() * rollouts_per_task` start states drawn from `pool`.
+    fn draw_starts(&mut self, pool: &Tensor, tasks: usize) -> Result<Tensor> {
+        let n = tasks * self.settings.mb_mpo.rollouts_per_task;
+        let size = pool.dim(0)?;
+        let picks: Vec<u32> = (0..n)
+            .map(|_| self.sampler_rng.random_range(0..size) as u32)
+            .collect();
+        Ok(pool.index_select(&Tensor::from_vec(picks, n, &Device::Cpu)?, 0)?)
+    }
+
+    /// One task's samples from its block of imagined trajectories (own baseline per task).
+    fn task_samples(&self, trajectories: &[Trajectory], params: &[Tensor]) -> Result<TaskSamples> {
+        TaskSamples::from_trajectories(
+            trajectories,
+            &self.policy,
+            params,
+            &mut LinearFeatureBaseline::new(),
+            &self.settings.advantage,
+        )
+    }
+
+    /// Pre-update rollouts with `theta` in each task's member and the inner step: returns the
+    /// pre-update samples and the adapted parameters `theta'` per task.
+    fn adapt_to_members(
+        &mut self,
+        env: &Imagined,
+        pool: &Tensor,
+        members: &[usize],
+    ) -> Result<(Vec<TaskSamples>, Vec<Vec<Tensor>>)> {
+        let n = self.settings.mb_mpo.rollouts_per_task;
+        let starts = self.draw_starts(pool, members.len())?;
+        let rows: Vec<usize> = members.iter().flat_map(|&m| vec![m; n]).collect();
+        let trajectories = imagine_members(
+            env,
+            &self.policy,
+            &starts,
+            self.horizon,
+            false,
+            &rows,
+            &mut self.sampler_rng,
+        )?;
+        let theta = snapshot(&self.policy.parameter_tensors())?;
+        let alpha = self.alpha.tensors();
+        let mut pre = Vec::with_capacity(members.len());
+        let mut adapted = Vec::with_capacity(members.len());
+        for block in trajectories.chunks(n) {
+            let samples = self.task_samples(block, &theta)?;
+            adapted.push(snapshot(&adapt(
+                &self.policy,
+                &theta,
+                std::slice::from_ref(&samples),
+                &alpha,
+                self.settings.mb_mpo.estimator,
+            )?)?);
+            pre.push(samples);
+        }
+        Ok((pre, adapted))
+    }
+
+    /// Algorithm 3, lines 5-9: the meta-batch of one meta step.
+    fn imagine_tasks(&mut self, env: &Imagined, pool: &Tensor) -> Result<ImaginedBatch> {
+        let c = &self.settings.mb_mpo;
+        let k = env.model().ensemble_size();
+        let members: Vec<usize> = (0..c.tasks_per_model).flat_map(|_| 0..k).collect();
+        let n = c.rollouts_per_task;
+        let (pre, adapted) = self.adapt_to_members(env, pool, &members)?;
+        let starts = self.draw_starts(pool, members.len())?;
+        let rows: Vec<usize> = members.iter().flat_map(|&m| vec![m; n]).collect();
+        let actor = BlockPolicy {
+            policy: &self.policy,
+            params: &adapted,
+            rows: n,
+        };
+        let trajectories = imagine_members(
+            env,
+            &actor,
+            &starts,
+            self.horizon,
+            false,
+            &rows,
+            &mut self.sampler_rng,
+        )?;
+        let mut tasks = Vec::with_capacity(members.len());
+        for ((block, params), samples) in trajectories.chunks(n).zip(&adapted).zip(pre) {
+            tasks.push(MetaTaskSamples {
+                inner: vec![samples],
+                post: self.task_samples(block, params)?,
+            });
+        }
+        let mean = |f: &dyn Fn(&MetaTaskSamples) -> f64| {
+            tasks.iter().map(f).sum::<f64>() / tasks.len() as f64
+        };
+        Ok(ImaginedBatch {
+            pre_return: mean(&|t| t.inner[0].mean_return()),
+            post_return: mean(&|t| t.post.mean_return()),
+            tasks,
+        })
+    }
+
+    /// Algorithm 3, line 10: one MAML-TRPO step on a higher-order thread; returns the KL.
+    fn meta_update(&self, batch: &ImaginedBatch) -> Result<f64> {
+        let c = &self.settings.mb_mpo;
+        let (policy, alpha, tasks) = (&self.policy, &self.alpha, &batch.tasks);
+        let (estimator, trpo, eps) = (c.estimator, &self.settings.trpo, c.fvp_epsilon);
+        let stats =
+            higher_order::run(move || maml_trpo_step(policy, alpha, tasks, estimator, trpo, eps))?;
+        Ok(stats.kl)
+    }
+}
+
+/// Real episodes until `steps` transitions, episode `j` acting with `policies[j % len]`.
+fn real_episodes(
+    env: &mut dyn Env,
+    env_rng: &mut ChaCha8Rng,
+    policy_rng: &mut ChaCha8Rng,
+    policies: &[&dyn Policy],
+    steps: usize,
+) -> Result<Vec<Trajectory>> {
+    let max_steps = env
+        .spec()
+        .max_episode_steps
+        .unwrap_or(DEFAULT_MAX_EPISODE_STEPS);
+    let mut trajectories = Vec::new();
+    let mut taken = 0;
+    while taken < steps {
+        let actor = policies[trajectories.len() % policies.len()];
+        let seed = env_rng.next_u64();
+        let traj = rollout_episode(
+            env,
+            actor,
+            Some(seed),
+            false,
+            (steps - taken).min(max_steps),
+            policy_rng,
+        )?;
+        taken += traj.len();
+        trajectories.push(traj);
+    }
+    Ok(trajectories)
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+impl Algorithm for MbMpo {
+    fn name(&self) -> &str {
+        ENTRY.name
+    }
+
+    fn metric_columns(&self) -> Vec<String> {
+        let own = [
+            "train_return",
+            "pre_update_imagined_return",
+            "post_update_imagined_return",
+            "meta_kl",
+            "policy_std",
+            "data_time_s",
+            "model_time_s",
+            "policy_time_s",
+        ];
+        own.iter()
+            .chain(FIT_COLUMNS.iter())
+            .map(|c| c.to_string())
+            .collect()
+    }
+
+    fn train_iteration(&mut self, _iteration: u64) -> Result<IterationStats> {
+        let c = self.settings.mb_mpo.clone();
+        let mut data_time = 0.0;
+        // 1. Initial random data.
+        if self.data.train.is_empty() && c.initial_random_steps > 0 {
+            let clock = Instant::now();
+            let space = self.env.action_space().as_box().cloned().ok_or_else(|| {
+                Error::InvalidArgument("mb-mpo needs a continuous (box) action space".into())
+            })?;
+            let random = RandomPolicy::new(space)?;
+            let trajectories = real_episodes(
+                self.env.as_mut(),
+                &mut self.env_rng,
+                &mut self.policy_rng,
+                &[&random],
+                c.initial_random_steps,
+            )?;
+            self.record(&trajectories)?;
+            data_time += clock.elapsed().as_secs_f64();
+        }
+
+        // 2. Fit the ensemble on all real data.
+        let clock = Instant::now();
+        let fit = self.model.fit(
+            &self.data.train,
+            Some(&self.data.validation),
+            &mut self.model_rng,
+        )?;
+        let model_time = clock.elapsed().as_secs_f64();
+
+        // 3. Meta-optimise over the members (tasks) in imagination.
+        let clock = Instant::now();
+        let env = self.imagined_env()?;
+        let pool = real_start_states(self.env.as_mut(), &mut self.env_rng, c.start_state_pool)?;
+        let (mut pre_return, mut post_return, mut kls) = (f64::NAN, f64::NAN, Vec::new());
+        for _ in 0..c.meta_steps {
+            let batch = self.imagine_tasks(&env, &pool)?;
+            kls.push(self.meta_update(&batch)?);
+            (pre_return, post_return) = (batch.pre_return, batch.post_return);
+        }
+        let policy_time = clock.elapsed().as_secs_f64();
+
+        // 4. Real data with the adapted policies (one member's per episode) or theta.
+        let clock = Instant::now();
+        let adapted = if c.tailored_exploration {
+            let members: Vec<usize> = (0..env.model().ensemble_size()).collect();
+            self.adapt_to_members(&env, &pool, &members)?.1
+        } else {
+            vec![snapshot(&self.policy.parameter_tensors())?]
+        };
+        let actors: Vec<ParamsPolicy<'_, GaussianMlpPolicy>> = adapted
+            .iter()
+            .map(|p| ParamsPolicy::new(&self.policy, p))
+            .collect();
+        let actors: Vec<&dyn Policy> = actors.iter().map(|a| a as &dyn Policy).collect();
+        let trajectories = real_episodes(
+            self.env.as_mut(),
+            &mut self.env_rng,
+            &mut self.policy_rng,
+            &actors,
+            c.steps_per_iteration,
+        )?;
+        self.record(&trajectories)?;
+        let data_time = data_time + clock.elapsed().as_secs_f64();
+
+        let completed: Vec<f64> = trajectories
+            .iter()
+            .filter(|t| t.terminated || t.truncated)
+            .map(Trajectory::total_return)
+            .collect();
+        let train_return = (!completed.is_empty()).then(|| mean(&completed));
+        let log_std = self
+            .policy
+            .parameters()
+            .last()
+            .expect("log-std parameter")
+            .as_tensor();
+        let mut metrics = fit_metrics(&fit);
+        metrics.extend([
+            ("pre_update_imagined_return".to_string(), pre_return),
+            ("post_update_imagined_return".to_string(), post_return),
+            ("meta_kl".to_string(), mean(&kls)),
+            (
+                "policy_std".to_string(),
+                log_std.exp()?.mean_all()?.to_scalar::<f32>()? as f64,
+            ),
+            ("data_time_s".to_string(), data_time),
+            ("model_time_s".to_string(), model_time),
+            ("policy_time_s".to_string(), policy_time),
+        ]);
+        if let Some(r) = train_return {
+            metrics.insert("train_return".into(), r);
+        }
+        Ok(IterationStats {
+            env_steps: self.env_steps,
+            metrics,
+            train_return,
+        })
+    }
+
+    fn policy(&self) -> &dyn Policy {
+        &self.policy
+    }
+
+    fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {
+        let tensors = learner_tensors(&self.policy, self.model.as_ref(), &self.data)?;
+        let state = SavedState {
+            env_steps: self.env_steps,
+            env_rng: RngState::capture(&self.env_rng),
+            policy_rng: RngState::capture(&self.policy_rng),
+            model_rng: RngState::capture(&self.model_rng),
+            sampler_rng: RngState::capture(&self.sampler_rng),
+        };
+        let json =
+            serde_json::to_value(state).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        Ok((tensors, json))
+    }
+
+    fn load_state(
+        &mut self,
+        tensors: HashMap<String, Tensor>,
+        state: serde_json::Value,
+    ) -> Result<()> {
+        load_learner_tensors(&self.policy, self.model.as_mut(), &mut self.data, &tensors)?;
+        let state: SavedState = serde_json::from_value(state)
+            .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;
+        self.env_steps = state.env_steps;
+        self.env_rng = state.env_rng.restore();
+        self.policy_rng = state.policy_rng.restore();
+        self.model_rng = state.model_rng.restore();
+        self.sampler_rng = state.sampler_rng.restore();
+        Ok(())
+    }
+}
