@@ -13,6 +13,7 @@ pub fn registry() -> Vec<&'static AlgorithmEntry> {
         &mbrl_meta::trainer::PROMP_ENTRY,
         &mbrl_meta::trainer::MAML_TRPO_ENTRY,
         &mbrl_meta::trainer::MAML_VPG_ENTRY,
+        &mbrl_meta::mb_mpo::ENTRY,
     ]
 }
 

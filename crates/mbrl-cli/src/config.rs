@@ -11,6 +11,7 @@ use std::path::Path;
 use mbrl_core::runner::RunConfig;
 use mbrl_envs::registry::{check_task_family, registry as env_registry};
 use mbrl_envs::EnvConfig;
+use mbrl_meta::mb_mpo::MbMpoConfig;
 use mbrl_meta::trainer::MetaConfig;
 use mbrl_models::EnsembleConfig;
 use mbrl_policy_opt::advantages::AdvantageConfig;
@@ -75,6 +76,9 @@ pub struct ExperimentConfig {
     /// Gradient-based meta-RL: ProMP, MAML-TRPO, MAML-VPG (thesis Ch. 6).
     #[serde(default)]
     pub meta: MetaConfig,
+    /// MB-MPO (thesis Ch. 5).
+    #[serde(default)]
+    pub mb_mpo: MbMpoConfig,
 }
 
 impl ExperimentConfig {
@@ -348,6 +352,15 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
             .split_whitespace()
             .find(|w| w.starts_with("meta."))
             .unwrap_or("meta")
+            .to_string();
+        (key, message)
+    })?;
+    config.mb_mpo.validate().map_err(|e| {
+        let message = e.to_string();
+        let key = message
+            .split_whitespace()
+            .find(|w| w.starts_with("mb_mpo."))
+            .unwrap_or("mb_mpo")
             .to_string();
         (key, message)
     })?;
