@@ -76,6 +76,14 @@ fn mb_mpo_reaches_ten_percent_of_the_optimum_on_point2d() {
         .unwrap()
         .mean_return();
     let mut algo = mb_mpo(0, 300, serde_json::json!({}));
+    let untrained = evaluate(factory().unwrap().as_mut(), algo.policy(), &seeds)
+        .unwrap()
+        .mean_return();
+    eprintln!("untrained policy: return {untrained:.3} (optimum {optimum:.3})");
+    assert!(
+        untrained < 2.0 * optimum,
+        "the task is trivial: {untrained:.3}"
+    );
     let mut returns = Vec::new();
     for i in 1..=2 {
         let stats = algo.train_iteration(i).unwrap();
