@@ -360,7 +360,7 @@ impl MbMpo {
         ModelEnv::new(model, self.env.task_functions(), c.model_env.clone())
     }
 
-    /// `members.len() * rollouts_per_task` start states drawn from `pool`.
+    /// `tasks * rollouts_per_task` start states drawn uniformly from `pool`.
     fn draw_starts(&mut self, pool: &Tensor, tasks: usize) -> Result<Tensor> {
         let n = tasks * self.settings.mb_mpo.rollouts_per_task;
         let size = pool.dim(0)?;
