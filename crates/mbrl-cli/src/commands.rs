@@ -219,6 +219,7 @@ pub fn render(args: RenderArgs) -> Result<()> {
                 name: name.clone(),
                 max_episode_steps: args.steps,
                 task_family: args.task_family.clone(),
+                ..mbrl_envs::EnvConfig::default()
             },
             PathBuf::from(format!("{name}.{}", extension(args.format))),
         ),

@@ -21,6 +21,14 @@ pub enum Error {
         /// The environment's families.
         valid: Vec<String>,
     },
+    /// The physics backend cannot build this environment (not compiled in, or no model).
+    #[error("physics backend `{backend}`: {message}")]
+    Backend {
+        /// The requested backend.
+        backend: String,
+        /// What is missing and what to do.
+        message: String,
+    },
     /// An error from the core layer.
     #[error(transparent)]
     Core(#[from] mbrl_core::Error),

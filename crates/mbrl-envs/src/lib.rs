@@ -21,6 +21,7 @@
 //! # Ok::<(), mbrl_envs::Error>(())
 //! ```
 
+pub mod backend;
 pub mod cartpole_swingup;
 mod common;
 pub mod double_integrator;
@@ -35,5 +36,6 @@ pub mod registry;
 pub mod render;
 pub mod robots;
 
+pub use backend::PhysicsBackend;
 pub use error::{Error, Result};
 pub use registry::{make_factory, registry, EnvConfig, EnvEntry, EnvInfo};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use mbrl_core::env::{Env, EnvFactory, TimeLimit};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{make_mujoco, PhysicsBackend};
 use crate::{Error, Result};
 
 /// The `[env]` table of a run configuration.
@@ -18,6 +19,9 @@ pub struct EnvConfig {
     /// Task family to activate (meta-RL goals, perturbations); `None` for the plain
     /// environment. Default none.
     pub task_family: Option<String>,
+    /// Physics engine of the robots: `rapier` or `mujoco` (cargo feature `mujoco`; see
+    /// [`crate::backend`]). Default `rapier`.
+    pub backend: PhysicsBackend,
 }
 
 impl Default for EnvConfig {
@@ -26,6 +30,7 @@ impl Default for EnvConfig {
             name: "point2d".into(),
             max_episode_steps: None,
             task_family: None,
+            backend: PhysicsBackend::Rapier,
         }
     }
 }
@@ -119,7 +124,11 @@ pub fn make_factory(config: &EnvConfig) -> Result<EnvFactory> {
     check_task_family(entry, config.task_family.as_deref())?;
     let horizon = config.max_episode_steps.unwrap_or(entry.horizon);
     let family = config.task_family.clone();
-    let make = entry.make;
+    let (backend, name, rapier_make) = (config.backend, config.name.clone(), entry.make);
+    let make = move |family: Option<&str>| match backend {
+        PhysicsBackend::Rapier => rapier_make(family),
+        PhysicsBackend::Mujoco => make_mujoco(&name, family),
+    };
     // Build one copy now so construction errors surface here, not inside a worker.
     make(family.as_deref())?;
     Ok(Arc::new(move || {

@@ -19,6 +19,7 @@ fn train(
         name: env.into(),
         max_episode_steps: None,
         task_family: Some(family.into()),
+        ..EnvConfig::default()
     })
     .unwrap();
     let mut algo: Box<dyn Algorithm> = (PROMP_ENTRY.build)(BuildContext {

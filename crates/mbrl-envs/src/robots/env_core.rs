@@ -111,6 +111,24 @@ impl<M: RobotModel> Robot<M> {
         self.sim.body_masses()
     }
 
+    /// Resets to the initial pose displaced by `dq`, with generalized velocities `qvel` (both
+    /// [`Sim::ndofs`] long): a given reset state instead of a drawn one (replaying recorded
+    /// episodes); returns the observation.
+    pub fn reset_to_state(&mut self, dq: &[f32], qvel: &[f32]) -> mbrl_core::Result<Vec<f32>> {
+        let n = self.sim.ndofs();
+        if dq.len() != n || qvel.len() != n {
+            return Err(mbrl_core::Error::InvalidArgument(format!(
+                "{}: reset_to_state needs {n} displacements and {n} velocities, got {} and {}",
+                M::NAME,
+                dq.len(),
+                qvel.len()
+            )));
+        }
+        self.sim.reset(dq, qvel);
+        self.model.after_reset(&mut self.sim);
+        Ok(self.observation())
+    }
+
     /// The simulation.
     pub fn sim(&self) -> &Sim {
         &self.sim

@@ -31,6 +31,8 @@ pub mod env_core;
 pub mod half_cheetah;
 pub mod hopper;
 mod legged_planar;
+#[cfg(feature = "mujoco")]
+pub mod mujoco;
 pub mod random_dynamics;
 pub mod sim;
 pub mod swimmer;

@@ -327,6 +327,9 @@ pub struct Sim {
     nominal: Nominal,
     /// Drag of the fluid around the robot ([`Sim::set_fluid`]).
     fluid: Option<FluidDrag>,
+    /// MuJoCo physics that replaces rapier's once attached ([`Sim::attach_mujoco`]).
+    #[cfg(feature = "mujoco")]
+    mujoco: Option<Box<super::mujoco::MjPhysics>>,
 }
 
 impl Sim {
@@ -524,7 +527,16 @@ impl Sim {
             motors,
             ndofs,
             fluid: None,
+            #[cfg(feature = "mujoco")]
+            mujoco: None,
         }
+    }
+
+    /// Hands the physics to MuJoCo: from now on reset, step, `qpos`, `qvel` and the body
+    /// masses are `physics`'s; the rapier scene stays as built (issue 7's optional backend).
+    #[cfg(feature = "mujoco")]
+    pub(crate) fn attach_mujoco(&mut self, physics: super::mujoco::MjPhysics) {
+        self.mujoco = Some(Box::new(physics));
     }
 
     /// Number of generalized velocities (MuJoCo's `nv`).
@@ -571,6 +583,10 @@ impl Sim {
     /// Restores the initial snapshot, then adds `dq` to the generalized coordinates and sets
     /// the generalized velocities to `v` (both of length [`Self::ndofs`]).
     pub fn reset(&mut self, dq: &[f32], v: &[f32]) {
+        #[cfg(feature = "mujoco")]
+        if let Some(mj) = &mut self.mujoco {
+            return mj.reset(dq, v);
+        }
         self.state = self.initial.clone();
         self.pipeline = PhysicsPipeline::new();
         let SimState {
@@ -602,6 +618,10 @@ impl Sim {
     /// Advances one control step (`frame_skip` physics steps) with motor torques
     /// `gear_i * ctrl_i`; `ctrl` has one entry per motor.
     pub fn step(&mut self, ctrl: &[f32]) {
+        #[cfg(feature = "mujoco")]
+        if let Some(mj) = &mut self.mujoco {
+            return mj.step(ctrl);
+        }
         for _ in 0..self.frame_skip {
             for &link in &self.links {
                 if let Some(rb) = self.state.bodies.get_mut(link) {
@@ -647,6 +667,10 @@ impl Sim {
     /// Generalized coordinates (MuJoCo's `qpos`): the root's coordinates (planar: x, z, pitch;
     /// free: x, y, z, qw, qx, qy, qz; fixed: none), then each hinge angle, in body order.
     pub fn qpos(&self) -> Vec<f32> {
+        #[cfg(feature = "mujoco")]
+        if let Some(mj) = &self.mujoco {
+            return mj.qpos();
+        }
         let mut q = Vec::with_capacity(self.ndofs);
         if let Some((mb, _)) = self.state.multibody_joints.get(self.root) {
             for link in mb.links() {
@@ -667,6 +691,10 @@ impl Sim {
     /// Generalized velocities (MuJoCo's `qvel`), in the order of [`Self::qpos`]; a free root
     /// has 6 (linear velocity in the world frame, angular velocity in the body frame).
     pub fn qvel(&self) -> Vec<f32> {
+        #[cfg(feature = "mujoco")]
+        if let Some(mj) = &self.mujoco {
+            return mj.qvel();
+        }
         let Some((mb, link_id)) = self.state.multibody_joints.get(self.root) else {
             return Vec::new();
         };
@@ -690,6 +718,10 @@ impl Sim {
 
     /// Mass of each body, in spec order.
     pub fn body_masses(&self) -> Vec<f32> {
+        #[cfg(feature = "mujoco")]
+        if let Some(mj) = &self.mujoco {
+            return mj.body_masses();
+        }
         self.links
             .iter()
             .map(|&h| self.state.bodies.get(h).map(|rb| rb.mass()).unwrap_or(0.0))

@@ -12,6 +12,7 @@ pub fn factory(name: &str, task_family: Option<&str>) -> EnvFactory {
         name: name.into(),
         max_episode_steps: None,
         task_family: task_family.map(str::to_string),
+        ..EnvConfig::default()
     })
     .unwrap()
 }
