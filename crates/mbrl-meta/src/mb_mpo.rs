@@ -40,7 +40,8 @@ use mbrl_policy_opt::baseline::LinearFeatureBaseline;
 use mbrl_policy_opt::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use mbrl_policy_opt::imagination::imagine_members;
 use mbrl_policy_opt::model_data::{
-    fit_metrics, learner_tensors, load_learner_tensors, real_start_states, ModelData, FIT_COLUMNS,
+    env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
+    ModelData, FIT_COLUMNS,
 };
 use mbrl_policy_opt::model_free::table;
 use mbrl_policy_opt::trpo::TrpoConfig;
@@ -206,22 +207,13 @@ pub struct Settings {
 }
 
 fn build(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
-    let make_model = ctx.model_factory.clone().ok_or_else(|| {
-        Error::InvalidArgument("mb-mpo needs a dynamics model ([model] table)".into())
-    })?;
     let settings = Settings {
         mb_mpo: table(&ctx.config, "mb_mpo")?,
         policy: table(&ctx.config, "policy")?,
         advantage: table(&ctx.config, "advantage")?,
         trpo: table(&ctx.config, "trpo")?,
     };
-    let env = (ctx.env_factory)()?;
-    let (obs_dim, act_dim) = (
-        env.observation_space().flat_dim(),
-        env.action_space().flat_dim(),
-    );
-    let mut model_rng = stream_rng(ctx.seed, Stream::Model);
-    let model = make_model(obs_dim, act_dim, &mut model_rng)?;
+    let (env, model, model_rng) = env_and_model(&ctx, "mb-mpo")?;
     Ok(Box::new(MbMpo::new(
         env, model, model_rng, ctx.seed, settings,
     )?))

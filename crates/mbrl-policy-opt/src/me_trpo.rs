@@ -41,7 +41,8 @@ use crate::baseline::LinearFeatureBaseline;
 use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use crate::imagination::{imagine, returns_per_member};
 use crate::model_data::{
-    fit_metrics, learner_tensors, load_learner_tensors, real_start_states, ModelData, FIT_COLUMNS,
+    env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
+    ModelData, FIT_COLUMNS,
 };
 use crate::model_free::table;
 use crate::ppo::{Ppo, PpoConfig};
@@ -132,9 +133,6 @@ pub const ENTRY: AlgorithmEntry = AlgorithmEntry {
 };
 
 fn build(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
-    let make_model = ctx.model_factory.clone().ok_or_else(|| {
-        Error::InvalidArgument("me-trpo needs a dynamics model ([model] table)".into())
-    })?;
     let settings = Settings {
         me_trpo: table(&ctx.config, "me_trpo")?,
         policy: table(&ctx.config, "policy")?,
@@ -142,13 +140,7 @@ fn build(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
         trpo: table(&ctx.config, "trpo")?,
         ppo: table(&ctx.config, "ppo")?,
     };
-    let env = (ctx.env_factory)()?;
-    let (obs_dim, act_dim) = (
-        env.observation_space().flat_dim(),
-        env.action_space().flat_dim(),
-    );
-    let mut model_rng = stream_rng(ctx.seed, Stream::Model);
-    let model = make_model(obs_dim, act_dim, &mut model_rng)?;
+    let (env, model, model_rng) = env_and_model(&ctx, "me-trpo")?;
     Ok(Box::new(MeTrpo::new(
         env, model, model_rng, ctx.seed, settings,
     )?))

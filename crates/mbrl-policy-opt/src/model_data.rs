@@ -7,11 +7,14 @@ use std::collections::HashMap;
 use std::collections::BTreeMap;
 
 use candle_core::Tensor;
+use mbrl_core::algorithm::BuildContext;
 use mbrl_core::data::{ReplayBuffer, Trajectory};
 use mbrl_core::env::Env;
 use mbrl_core::model::{FitSummary, TrainableModel};
 use mbrl_core::policy::GaussianPolicy;
+use mbrl_core::seeding::{stream_rng, Stream};
 use mbrl_core::{Error, Result};
+use rand_chacha::ChaCha8Rng;
 
 use crate::model_free::{load_policy_tensors, policy_tensors};
 
@@ -147,6 +150,26 @@ pub fn load_learner_tensors(
     load_policy_tensors(policy, tensors)?;
     model.load_named_tensors(&with_prefix(tensors, "model."))?;
     data.load_named_tensors(tensors)
+}
+
+/// A model-based trainer's real environment, fresh model and the model's random stream.
+pub type EnvAndModel = (Box<dyn Env>, Box<dyn TrainableModel>, ChaCha8Rng);
+
+/// What every model-based trainer builds first: its real environment, a fresh model from the
+/// configured factory (`algo` names the algorithm in the error when there is none) and the
+/// model's random stream, which the model drew its initial weights from.
+pub fn env_and_model(ctx: &BuildContext, algo: &str) -> Result<EnvAndModel> {
+    let make_model = ctx.model_factory.clone().ok_or_else(|| {
+        Error::InvalidArgument(format!("{algo} needs a dynamics model ([model] table)"))
+    })?;
+    let env = (ctx.env_factory)()?;
+    let (obs_dim, act_dim) = (
+        env.observation_space().flat_dim(),
+        env.action_space().flat_dim(),
+    );
+    let mut model_rng = stream_rng(ctx.seed, Stream::Model);
+    let model = make_model(obs_dim, act_dim, &mut model_rng)?;
+    Ok((env, model, model_rng))
 }
 
 #[cfg(test)]

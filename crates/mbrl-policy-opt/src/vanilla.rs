@@ -32,7 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use crate::model_data::{
-    fit_metrics, learner_tensors, load_learner_tensors, real_start_states, ModelData, FIT_COLUMNS,
+    env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
+    ModelData, FIT_COLUMNS,
 };
 use crate::model_free::table;
 use crate::ppo::clip_grad_norm;
@@ -103,18 +104,9 @@ pub const ENTRY: AlgorithmEntry = AlgorithmEntry {
 };
 
 fn build(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
-    let make_model = ctx.model_factory.clone().ok_or_else(|| {
-        Error::InvalidArgument("mb-bptt needs a dynamics model ([model] table)".into())
-    })?;
     let config: BpttConfig = table(&ctx.config, "bptt")?;
     let policy_config: PolicyConfig = table(&ctx.config, "policy")?;
-    let env = (ctx.env_factory)()?;
-    let (obs_dim, act_dim) = (
-        env.observation_space().flat_dim(),
-        env.action_space().flat_dim(),
-    );
-    let mut model_rng = stream_rng(ctx.seed, Stream::Model);
-    let model = make_model(obs_dim, act_dim, &mut model_rng)?;
+    let (env, model, model_rng) = env_and_model(&ctx, "mb-bptt")?;
     Ok(Box::new(VanillaBptt::new(
         &ctx.env_factory,
         env,
