@@ -1,24 +1,41 @@
-//! Second derivatives through the fused bias-activation kernel (what MAML-style meta-gradients
-//! need): with `CANDLE_GRAD_DO_NOT_DETACH=1` a Hessian-vector product of a loss through the
-//! kernel equals the one through candle's unfused ops and a central finite difference of
-//! gradients. Its own test binary, because the variable is read once per thread.
+//! Second derivatives through the fused kernels (what MAML-style meta-gradients need): with
+//! `CANDLE_GRAD_DO_NOT_DETACH=1` a Hessian-vector product of a loss through the bias-activation
+//! kernel or the fused linear layer equals the one through candle's unfused ops and a central
+//! finite difference of gradients. Its own test binary, because the variable is read once per
+//! thread.
 
 use candle_core::{Device, Tensor, Var};
-use mbrl_core::kernels::{bias_activation, Activation};
+use mbrl_core::kernels::{bias_activation, linear, Activation};
 use mbrl_core::policy::standard_normal;
 use mbrl_core::seeding::{stream_rng, Stream};
 
-fn loss(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation, fused: bool) -> Tensor {
-    let z = x.matmul(w).unwrap();
-    let h = if fused {
-        bias_activation(&z, b, Some(act)).unwrap()
-    } else {
-        let z = z.broadcast_add(&b.unsqueeze(0).unwrap()).unwrap();
-        match act {
-            Activation::Tanh => z.tanh().unwrap(),
-            Activation::Relu => z.relu().unwrap(),
-            Activation::Swish => z.silu().unwrap(),
+/// How a layer `act(x w + b)` is computed.
+#[derive(Clone, Copy, Debug)]
+enum Path {
+    /// candle's own ops.
+    Plain,
+    /// A matmul, then the fused bias-activation kernel.
+    BiasActivation,
+    /// The fused linear layer.
+    Linear,
+}
+
+fn loss(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation, path: Path) -> Tensor {
+    let h = match path {
+        Path::Plain => {
+            let z = x
+                .matmul(w)
+                .unwrap()
+                .broadcast_add(&b.unsqueeze(0).unwrap())
+                .unwrap();
+            match act {
+                Activation::Tanh => z.tanh().unwrap(),
+                Activation::Relu => z.relu().unwrap(),
+                Activation::Swish => z.silu().unwrap(),
+            }
         }
+        Path::BiasActivation => bias_activation(&x.matmul(w).unwrap(), b, Some(act)).unwrap(),
+        Path::Linear => linear(x, w, b, Some(act)).unwrap(),
     };
     h.sqr().unwrap().sum_all().unwrap()
 }
@@ -49,9 +66,9 @@ fn hvp(
     b: &Var,
     v: (&Tensor, &Tensor),
     act: Activation,
-    fused: bool,
+    path: Path,
 ) -> Vec<f32> {
-    let g = loss(x, w, b, act, fused).backward().unwrap();
+    let g = loss(x, w, b, act, path).backward().unwrap();
     let (gw, gb) = (g.get(w).unwrap(), g.get(b).unwrap());
     let dot =
         ((gw * v.0).unwrap().sum_all().unwrap() + (gb * v.1).unwrap().sum_all().unwrap()).unwrap();
@@ -73,8 +90,7 @@ fn hessian_vector_products_through_the_kernel_are_exact() {
             let b = Var::from_tensor(&normal(&[4], 0.3)).unwrap();
             let vw = normal(&[3, 4], 1.0);
             let vb = normal(&[4], 1.0);
-            let fused = hvp(&x, &w, &b, (&vw, &vb), act, true);
-            let plain = hvp(&x, &w, &b, (&vw, &vb), act, false);
+            let plain = hvp(&x, &w, &b, (&vw, &vb), act, Path::Plain);
             // Central difference of first-order gradients along v.
             let eps = 1e-2;
             let grad_at = |sign: f64| {
@@ -85,28 +101,31 @@ fn hessian_vector_products_through_the_kernel_are_exact() {
                     Var::from_tensor(&(b.as_tensor() + (&vb * (sign * eps)).unwrap()).unwrap())
                         .unwrap();
                 flat_grad(
-                    &loss(&x, &w2, &b2, act, false).backward().unwrap(),
+                    &loss(&x, &w2, &b2, act, Path::Plain).backward().unwrap(),
                     &w2,
                     &b2,
                 )
             };
             let (plus, minus) = (grad_at(1.0), grad_at(-1.0));
             let scale = plain.iter().map(|v| v.abs()).fold(1.0f32, f32::max);
-            for i in 0..fused.len() {
-                let fd = (plus[i] - minus[i]) / (2.0 * eps as f32);
-                assert!(
-                    (fused[i] - plain[i]).abs() < 1e-4 * scale,
-                    "{act:?} [{i}] fused {} plain {}",
-                    fused[i],
-                    plain[i]
-                );
-                // relu's second derivative is 0 almost everywhere but FD can straddle a kink.
-                if act != Activation::Relu {
+            for path in [Path::BiasActivation, Path::Linear] {
+                let fused = hvp(&x, &w, &b, (&vw, &vb), act, path);
+                for i in 0..fused.len() {
+                    let fd = (plus[i] - minus[i]) / (2.0 * eps as f32);
                     assert!(
-                        (fused[i] - fd).abs() < 1e-2 * scale,
-                        "{act:?} [{i}] fused {} fd {fd}",
-                        fused[i]
+                        (fused[i] - plain[i]).abs() < 1e-4 * scale,
+                        "{act:?} {path:?} [{i}] fused {} plain {}",
+                        fused[i],
+                        plain[i]
                     );
+                    // relu's second derivative is 0 almost everywhere but FD can straddle a kink.
+                    if act != Activation::Relu {
+                        assert!(
+                            (fused[i] - fd).abs() < 1e-2 * scale,
+                            "{act:?} {path:?} [{i}] fused {} fd {fd}",
+                            fused[i]
+                        );
+                    }
                 }
             }
         }

@@ -12,7 +12,7 @@ use rand_distr::{Distribution, Uniform};
 
 use crate::config::{Activation, EnsembleConfig, Head};
 use crate::{Error, Result};
-use mbrl_core::kernels::bias_activation;
+use mbrl_core::kernels::linear;
 
 /// Initial upper log-variance bound (PETS).
 const INIT_MAX_LOGVAR: f32 = 0.5;
@@ -267,7 +267,7 @@ impl Weights {
         let last = self.layers.len() - 1;
         for (l, (w, b)) in self.layers.iter().enumerate() {
             let activation = (l < last).then_some(self.activation);
-            h = bias_activation(&h.matmul(w)?, b, activation)?;
+            h = linear(&h, w, b, activation)?;
         }
         match &self.logvar_bounds {
             None => Ok(NetOutput {

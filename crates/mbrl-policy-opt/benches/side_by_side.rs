@@ -10,7 +10,8 @@
 //!   samples, forward and backward;
 //! - `fisher_vector_product`: the policy's exact Fisher-vector product on the same batch.
 //!
-//! Run: `cargo bench -p mbrl-policy-opt --bench side_by_side -- [--warmup S] [--measure S]`.
+//! Run: `cargo bench -p mbrl-policy-opt --bench side_by_side -- [--warmup S] [--measure S]
+//! [--only NAME]`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,8 +55,20 @@ fn randn(dims: &[usize], rng: &mut ChaCha8Rng) -> Tensor {
     standard_normal(dims, rng, &Device::Cpu).expect("standard normal tensor")
 }
 
+/// Timing protocol and workload selection from the command line.
+struct Protocol {
+    warmup: Duration,
+    measure: Duration,
+    /// `--only NAME`: time just that workload (for profiling one of them).
+    only: Option<String>,
+}
+
 /// Median per-call time of `f` after a warm-up, as a JSON line.
-fn timed(name: &str, warmup: Duration, measure: Duration, mut f: impl FnMut()) {
+fn timed(name: &str, protocol: &Protocol, mut f: impl FnMut()) {
+    if protocol.only.as_deref().is_some_and(|only| only != name) {
+        return;
+    }
+    let (warmup, measure) = (protocol.warmup, protocol.measure);
     let end = Instant::now() + warmup;
     while Instant::now() < end {
         f();
@@ -117,17 +130,21 @@ fn seconds(args: &[String], flag: &str, default: f64) -> Duration {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (warmup, measure) = (
-        seconds(&args, "--warmup", 1.0),
-        seconds(&args, "--measure", 3.0),
-    );
+    let protocol = Protocol {
+        warmup: seconds(&args, "--warmup", 1.0),
+        measure: seconds(&args, "--measure", 3.0),
+        only: args
+            .iter()
+            .position(|a| a == "--only")
+            .and_then(|i| args.get(i + 1).cloned()),
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(0);
 
     let mut model = ensemble(&mut rng);
     let obs = randn(&[5, 256, OBS], &mut rng);
     let act = randn(&[5, 256, ACT], &mut rng);
     let next = (&obs + 0.1).expect("next");
-    timed("ensemble_train_step", warmup, measure, || {
+    timed("ensemble_train_step", &protocol, || {
         model.train_step(&obs, &act, &next).expect("train step");
     });
 
@@ -139,7 +156,7 @@ fn main() {
     .expect("model env");
     let obs = randn(&[500, OBS], &mut rng);
     let act = randn(&[500, ACT], &mut rng);
-    timed("rollout_step", warmup, measure, || {
+    timed("rollout_step", &protocol, || {
         env.step(&obs, &act, &mut rng).expect("model step");
     });
 
@@ -147,12 +164,12 @@ fn main() {
         GaussianMlpPolicy::new(OBS, ACT, PolicyConfig::default(), &mut rng).expect("policy");
     let obs = randn(&[20_000, OBS], &mut rng);
     let act = randn(&[20_000, ACT], &mut rng);
-    timed("policy_fwd_bwd", warmup, measure, || {
+    timed("policy_fwd_bwd", &protocol, || {
         let loss = policy.log_prob(&obs, &act).and_then(|l| Ok(l.mean_all()?));
         loss.expect("log prob").backward().expect("backward");
     });
     let v = randn(&[policy.num_params()], &mut rng);
-    timed("fisher_vector_product", warmup, measure, || {
+    timed("fisher_vector_product", &protocol, || {
         policy.fisher_vector_product(&obs, &v).expect("fvp");
     });
 }

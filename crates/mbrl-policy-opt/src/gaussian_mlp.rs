@@ -7,8 +7,8 @@
 //! its mean and log-std) using only first-order automatic differentiation.
 
 use candle_core::{DType, Device, Tensor, Var};
-use mbrl_core::kernels::bias_activation;
 pub use mbrl_core::kernels::Activation;
+use mbrl_core::kernels::{bias_activation, linear};
 use mbrl_core::policy::{flatten, unflatten, DiagGaussian, GaussianPolicy, Policy};
 use mbrl_core::{Error, Result};
 use rand::{Rng, RngCore};
@@ -151,14 +151,14 @@ impl GaussianMlpPolicy {
         })
     }
 
-    /// Mean actions with the given parameters: each layer is a matmul and the fused
-    /// bias + activation kernel of `mbrl_core::kernels`.
+    /// Mean actions with the given parameters: each layer is the fused linear kernel of
+    /// `mbrl_core::kernels`.
     fn mean_with(&self, params: &[Tensor], obs: &Tensor) -> Result<Tensor> {
         let layers = (params.len() - 1) / 2;
         let mut h = obs.clone();
         for l in 0..layers {
             let activation = (l + 1 < layers).then_some(self.config.activation);
-            h = bias_activation(&h.matmul(&params[2 * l])?, &params[2 * l + 1], activation)?;
+            h = linear(&h, &params[2 * l], &params[2 * l + 1], activation)?;
         }
         Ok(h)
     }

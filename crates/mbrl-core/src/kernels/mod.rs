@@ -6,15 +6,22 @@
 //! matmul with a row of ones), and every op allocates. The kernels here remove those costs
 //! without giving up automatic differentiation:
 //! - [`fast_math`]: a vectorisable `tanh` with a stated error bound;
+//! - [`simd`]: those loops compiled for the widest vector unit the CPU has;
 //! - [`bias_activation()`]: `act(x + b)` as one custom op with a hand-written backward. When a
 //!   second-order graph is being built (`CANDLE_GRAD_DO_NOT_DETACH=1`, used by the meta-learning
 //!   crates) its backward is written in differentiable candle ops instead, so Hessian-vector
-//!   products through it stay exact.
+//!   products through it stay exact;
+//! - [`linear()`]: a whole dense layer `act(x W + b)` as one custom op, so the pre-activation
+//!   is no graph node (no gradient buffer for it) and data inputs get no gradient.
 
 mod bias_activation;
+mod elementwise;
 pub mod fast_math;
+mod linear;
+mod simd;
 
 pub use bias_activation::bias_activation;
+pub use linear::linear;
 
 use serde::{Deserialize, Serialize};
 
