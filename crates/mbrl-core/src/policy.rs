@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Tensor, Var, D};
 use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::kernels;
 use crate::space::BoxSpace;
 use crate::{Error, Result};
 
@@ -73,11 +74,7 @@ impl DiagGaussian {
     /// Log-density of each row of `act` (`[B, A]` -> `[B]`).
     pub fn log_prob(&self, act: &Tensor) -> Result<Tensor> {
         if self.shared_log_std() {
-            // -1/2 sum_j (a - mu)_j^2 / sigma_j^2 - sum_j log sigma_j - A/2 log(2 pi)
-            let inv_var = (&self.log_std * -2.0)?.exp()?.unsqueeze(1)?;
-            let quad = (act - &self.mean)?.sqr()?.matmul(&inv_var)?.squeeze(1)?;
-            let norm = (self.log_std.sum_all()? + 0.5 * LOG_2PI * self.act_dim() as f64)?;
-            return Ok((quad * -0.5)?.broadcast_sub(&norm)?);
+            return kernels::gaussian_log_prob(act, &self.mean, &self.log_std);
         }
         let z = ((act - &self.mean)? / self.log_std.exp()?)?;
         let per_dim = ((z.sqr()? + (&self.log_std * 2.0)?)? + LOG_2PI)?;

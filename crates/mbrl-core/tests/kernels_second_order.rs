@@ -1,11 +1,11 @@
 //! Second derivatives through the fused kernels (what MAML-style meta-gradients need): with
 //! `CANDLE_GRAD_DO_NOT_DETACH=1` a Hessian-vector product of a loss through the bias-activation
-//! kernel or the fused linear layer equals the one through candle's unfused ops and a central
-//! finite difference of gradients. Its own test binary, because the variable is read once per
+//! kernel, the fused linear layer or the fused Gaussian log-density equals the one through
+//! candle's unfused ops (and, for the layers, a central finite difference of gradients). Its own test binary, because the variable is read once per
 //! thread.
 
 use candle_core::{Device, Tensor, Var};
-use mbrl_core::kernels::{bias_activation, linear, Activation};
+use mbrl_core::kernels::{bias_activation, gaussian_log_prob, linear, Activation};
 use mbrl_core::policy::standard_normal;
 use mbrl_core::seeding::{stream_rng, Stream};
 
@@ -128,6 +128,66 @@ fn hessian_vector_products_through_the_kernel_are_exact() {
                     }
                 }
             }
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// `sum_b weights_b log N(act_b; x_b w, diag(exp(2 s)))` by the fused kernel or candle's ops.
+fn gaussian_loss(
+    x: &Tensor,
+    act: &Tensor,
+    weights: &Tensor,
+    w: &Tensor,
+    s: &Tensor,
+    fused: bool,
+) -> Tensor {
+    let mean = x.matmul(w).unwrap();
+    let log_prob = if fused {
+        gaussian_log_prob(act, &mean, s).unwrap()
+    } else {
+        let z = (act - &mean)
+            .unwrap()
+            .broadcast_div(&s.exp().unwrap())
+            .unwrap();
+        let per_dim = z.sqr().unwrap().broadcast_add(&(s * 2.0).unwrap()).unwrap();
+        (per_dim.sum(1).unwrap() * -0.5).unwrap()
+    };
+    (log_prob * weights).unwrap().sum_all().unwrap()
+}
+
+#[test]
+fn hessian_vector_products_through_the_gaussian_log_density_are_exact() {
+    std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
+    std::thread::spawn(|| {
+        let dev = Device::Cpu;
+        let mut rng = stream_rng(1, Stream::Custom(0));
+        let mut normal = |dims: &[usize], scale: f64| {
+            (standard_normal(dims, &mut rng, &dev).unwrap() * scale).unwrap()
+        };
+        let (x, act, weights) = (
+            normal(&[6, 3], 1.0),
+            normal(&[6, 2], 1.0),
+            normal(&[6], 1.0),
+        );
+        let w = Var::from_tensor(&normal(&[3, 2], 0.7)).unwrap();
+        let s = Var::from_tensor(&normal(&[2], 0.3)).unwrap();
+        let (vw, vs) = (normal(&[3, 2], 1.0), normal(&[2], 1.0));
+        let hvp = |fused: bool| {
+            let g = gaussian_loss(&x, &act, &weights, &w, &s, fused)
+                .backward()
+                .unwrap();
+            let (gw, gs) = (g.get(&w).unwrap(), g.get(&s).unwrap());
+            let dot = ((gw * &vw).unwrap().sum_all().unwrap()
+                + (gs * &vs).unwrap().sum_all().unwrap())
+            .unwrap();
+            flat_grad(&dot.backward().unwrap(), &w, &s)
+        };
+        let (fused, plain) = (hvp(true), hvp(false));
+        let scale = plain.iter().map(|v| v.abs()).fold(1.0f32, f32::max);
+        for (i, (f, p)) in fused.iter().zip(&plain).enumerate() {
+            assert!((f - p).abs() < 1e-4 * scale, "[{i}] fused {f} plain {p}");
         }
     })
     .join()

@@ -1,5 +1,5 @@
 //! The element-wise passes and backward rules shared by the fused kernels
-//! ([`super::bias_activation()`], [`super::linear()`]).
+//! ([`super::bias_activation()`], [`super::linear()`], [`super::gaussian_log_prob()`]).
 //!
 //! Forward: `act(x + b)` in place over `[K, B, O]` blocks. Backward: `grad * act'(.)` and the
 //! bias gradient (its sum over the batch dimension) either in one pass over the data or, when

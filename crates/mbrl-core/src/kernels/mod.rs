@@ -12,15 +12,19 @@
 //!   crates) its backward is written in differentiable candle ops instead, so Hessian-vector
 //!   products through it stay exact;
 //! - [`linear()`]: a whole dense layer `act(x W + b)` as one custom op, so the pre-activation
-//!   is no graph node (no gradient buffer for it) and data inputs get no gradient.
+//!   is no graph node (no gradient buffer for it) and data inputs get no gradient;
+//! - [`gaussian_log_prob()`]: a diagonal Gaussian's log-density with a shared log-std, one op
+//!   in place of seven.
 
 mod bias_activation;
 mod elementwise;
 pub mod fast_math;
+mod gaussian;
 mod linear;
 mod simd;
 
 pub use bias_activation::bias_activation;
+pub use gaussian::gaussian_log_prob;
 pub use linear::linear;
 
 use serde::{Deserialize, Serialize};

@@ -1,11 +1,12 @@
 //! Runs a loop compiled for the widest vector unit this CPU has.
 //!
 //! Release builds target the x86-64 baseline (SSE2, 4 lanes), so the kernels' branch-free loops
-//! vectorise only 4 wide. [`widest`] inlines a loop body into a function compiled with AVX2 +
-//! FMA enabled and picks it at run time when the CPU has them (pulp's `Arch::dispatch`, the
-//! mechanism candle's gemm crate uses; safe code, detection cached by the standard library).
-//! Rust never contracts `a * b + c` into an FMA on its own, so both variants compute
-//! bit-identical results: runs stay reproducible across machines with different vector units.
+//! vectorise only 4 wide. [`widest`] inlines a loop body into functions compiled with AVX-512
+//! (16 lanes) or AVX2 + FMA (8 lanes) enabled and picks the widest the CPU has at run time
+//! (pulp's `Arch::dispatch` with its `x86-v4` feature, the mechanism candle's gemm crate uses;
+//! safe code, detection cached by the standard library). Rust never contracts `a * b + c` into
+//! an FMA on its own, so every variant computes bit-identical results: runs stay reproducible
+//! across machines with different vector units (tested below against the baseline loop).
 
 /// Calls `body`, inlined into a function compiled for the widest vector unit available.
 #[inline(always)]
