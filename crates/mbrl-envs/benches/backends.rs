@@ -1,6 +1,8 @@
 //! Control steps per second of the same robot on each physics backend (issue 7): rapier3d
-//! and MuJoCo (cargo feature `mujoco`), single-threaded, uniformly random actions in
-//! `[-1, 1]`, resetting every 1000 steps. Results are recorded in `docs/robots.md`.
+//! and MuJoCo (cargo feature `mujoco`), for every robot the MuJoCo backend builds (its
+//! `NAMES`, one per robot: the `-v5` variants share the physics), single-threaded, uniformly
+//! random actions in `[-1, 1]`, resetting at termination and every 1000 steps. Results are
+//! recorded in `docs/robots.md`.
 //!
 //! `eval "$(scripts/setup_mujoco.sh)"; cargo bench -p mbrl-envs --features mujoco --bench backends`
 
