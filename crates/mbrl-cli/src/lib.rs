@@ -3,6 +3,7 @@
 //! exit codes (2 for usage and config errors, 1 for failures during a run).
 
 pub mod algorithms;
+pub mod allocator;
 pub mod commands;
 pub mod config;
 pub mod plot;

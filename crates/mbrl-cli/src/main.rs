@@ -122,6 +122,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    mbrl_cli::allocator::keep_freed_memory();
     mbrl_cli::threads::configure();
     let cli = Cli::parse();
     let result = match cli.command {

@@ -512,6 +512,8 @@ impl Algorithm for MbMpo {
             "data_time_s",
             "model_time_s",
             "policy_time_s",
+            "imagination_time_s",
+            "meta_update_time_s",
         ];
         own.iter()
             .chain(FIT_COLUMNS.iter())
@@ -554,9 +556,14 @@ impl Algorithm for MbMpo {
         let env = self.imagined_env()?;
         let pool = real_start_states(self.env.as_mut(), &mut self.env_rng, c.start_state_pool)?;
         let (mut pre_return, mut post_return, mut kls) = (f64::NAN, f64::NAN, Vec::new());
+        let (mut imagination_time, mut meta_update_time) = (0.0, 0.0);
         for _ in 0..c.meta_steps {
+            let imagination = Instant::now();
             let batch = self.imagine_tasks(&env, &pool)?;
+            imagination_time += imagination.elapsed().as_secs_f64();
+            let update = Instant::now();
             kls.push(self.meta_update(&batch)?);
+            meta_update_time += update.elapsed().as_secs_f64();
             (pre_return, post_return) = (batch.pre_return, batch.post_return);
         }
         let policy_time = clock.elapsed().as_secs_f64();
@@ -608,6 +615,8 @@ impl Algorithm for MbMpo {
             ("data_time_s".to_string(), data_time),
             ("model_time_s".to_string(), model_time),
             ("policy_time_s".to_string(), policy_time),
+            ("imagination_time_s".to_string(), imagination_time),
+            ("meta_update_time_s".to_string(), meta_update_time),
         ]);
         if let Some(r) = train_return {
             metrics.insert("train_return".into(), r);
