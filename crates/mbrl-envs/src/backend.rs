@@ -6,6 +6,7 @@
 use mbrl_core::env::Env;
 use serde::{Deserialize, Serialize};
 
+use crate::robots::RobotEnv;
 #[cfg(not(feature = "mujoco"))]
 use crate::Error;
 use crate::Result;
@@ -45,10 +46,16 @@ impl PhysicsBackend {
 /// Builds the robot `name` with `family` active on MuJoCo (no time limit); an error when
 /// the binary was built without the `mujoco` feature or the robot has no MuJoCo model.
 pub(crate) fn make_mujoco(name: &str, family: Option<&str>) -> Result<Box<dyn Env>> {
+    let env: Box<dyn Env> = make_mujoco_robot(name, family)?;
+    Ok(env)
+}
+
+/// [`make_mujoco`] as a [`RobotEnv`], whose rapier scene mirrors MuJoCo's body poses (for
+/// drawing).
+pub(crate) fn make_mujoco_robot(name: &str, family: Option<&str>) -> Result<Box<dyn RobotEnv>> {
     #[cfg(feature = "mujoco")]
     {
-        let env: Box<dyn Env> = crate::robots::mujoco::make_robot(name, family)?;
-        Ok(env)
+        crate::robots::mujoco::make_robot(name, family)
     }
     #[cfg(not(feature = "mujoco"))]
     {

@@ -115,8 +115,8 @@ pub fn make_robot(name: &str, family: Option<&str>) -> crate::Result<Box<dyn Rob
 }
 
 /// Builds the robot of an `[env]` config as [`make_factory`](crate::make_factory) would (same
-/// name, task family and checks), but as a [`RobotEnv`] so its simulation state can be
-/// drawn; returns it with the episode length the factory's time limit would apply
+/// name, task family, backend and checks), but as a [`RobotEnv`] so its simulation state can
+/// be drawn; returns it with the episode length the factory's time limit would apply
 /// (`max_episode_steps`, else the registry horizon). Names that are not robots are errors
 /// listing [`ROBOT_NAMES`].
 pub fn make_robot_with(config: &crate::EnvConfig) -> crate::Result<(Box<dyn RobotEnv>, usize)> {
@@ -130,7 +130,11 @@ pub fn make_robot_with(config: &crate::EnvConfig) -> crate::Result<(Box<dyn Robo
         });
     };
     crate::registry::check_task_family(entry, config.task_family.as_deref())?;
-    let robot = make_robot(&config.name, config.task_family.as_deref())?;
+    let family = config.task_family.as_deref();
+    let robot = match config.backend {
+        crate::PhysicsBackend::Rapier => make_robot(&config.name, family)?,
+        crate::PhysicsBackend::Mujoco => crate::backend::make_mujoco_robot(&config.name, family)?,
+    };
     Ok((robot, config.max_episode_steps.unwrap_or(entry.horizon)))
 }
 

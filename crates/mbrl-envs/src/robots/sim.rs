@@ -533,10 +533,41 @@ impl Sim {
     }
 
     /// Hands the physics to MuJoCo: from now on reset, step, `qpos`, `qvel` and the body
-    /// masses are `physics`'s; the rapier scene stays as built (issue 7's optional backend).
+    /// masses are `physics`'s, and the rapier scene only mirrors MuJoCo's body poses after
+    /// each reset and step, for drawing (issue 7's optional backend).
     #[cfg(feature = "mujoco")]
     pub(crate) fn attach_mujoco(&mut self, physics: super::mujoco::MjPhysics) {
         self.mujoco = Some(Box::new(physics));
+        self.mirror_mujoco();
+    }
+
+    /// Moves the rapier bodies and their colliders to MuJoCo's body poses (the body frames
+    /// of both are the spec's), so [`Self::state`] draws the MuJoCo simulation.
+    #[cfg(feature = "mujoco")]
+    fn mirror_mujoco(&mut self) {
+        let Some(mj) = &mut self.mujoco else {
+            return;
+        };
+        let SimState {
+            bodies, colliders, ..
+        } = &mut self.state;
+        for (&link, (p, q)) in self.links.iter().zip(mj.body_poses()) {
+            let pose = Pose::from_parts(
+                Vector::new(p[0] as f32, p[1] as f32, p[2] as f32),
+                Rotation::from_xyzw(q[1] as f32, q[2] as f32, q[3] as f32, q[0] as f32).normalize(),
+            );
+            let Some(rb) = bodies.get_mut(link) else {
+                continue;
+            };
+            rb.set_position(pose, false);
+            for &handle in rb.colliders() {
+                if let Some(collider) = colliders.get_mut(handle) {
+                    if let Some(&local) = collider.position_wrt_parent() {
+                        collider.set_position(pose * local);
+                    }
+                }
+            }
+        }
     }
 
     /// Number of generalized velocities (MuJoCo's `nv`).
@@ -585,7 +616,8 @@ impl Sim {
     pub fn reset(&mut self, dq: &[f32], v: &[f32]) {
         #[cfg(feature = "mujoco")]
         if let Some(mj) = &mut self.mujoco {
-            return mj.reset(dq, v);
+            mj.reset(dq, v);
+            return self.mirror_mujoco();
         }
         self.state = self.initial.clone();
         self.pipeline = PhysicsPipeline::new();
@@ -620,7 +652,8 @@ impl Sim {
     pub fn step(&mut self, ctrl: &[f32]) {
         #[cfg(feature = "mujoco")]
         if let Some(mj) = &mut self.mujoco {
-            return mj.step(ctrl);
+            mj.step(ctrl);
+            return self.mirror_mujoco();
         }
         for _ in 0..self.frame_skip {
             for &link in &self.links {

@@ -11,7 +11,8 @@
 //!   replaced), and [`make_robot`] by registry name; families that change the rapier scene
 //!   (terrain, random dynamics) are refused with the list of those that apply ([`FAMILIES`]).
 //!
-//! Rendering still draws the rapier scene, which does not move under this backend.
+//! The rapier scene stays built but does not simulate: after each reset and step its bodies
+//! and colliders take MuJoCo's body poses, so rendering draws the MuJoCo simulation.
 
 mod mjcf;
 mod physics;
@@ -182,6 +183,7 @@ pub fn make_robot(name: &str, family: Option<&str>) -> crate::Result<Box<dyn Rob
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mbrl_core::env::Env;
 
     #[test]
     fn half_cheetah_mjcf_compiles_with_gymnasium_masses() {
@@ -263,5 +265,61 @@ mod tests {
             .to_string();
         assert!(err.contains("forward-backward"), "{err}");
         assert!(make_robot("ant", Some("crippled-leg")).is_ok());
+    }
+
+    /// `make_robot_with` (what `mbrl-cli render` builds) honours `[env] backend`.
+    #[test]
+    fn make_robot_with_builds_on_the_configured_backend() {
+        let rollout = |env: &mut dyn RobotEnv| {
+            env.reset(Some(1)).unwrap();
+            let a = mbrl_core::env::vector(&[0.5, -0.5, 0.9]).unwrap();
+            (0..20)
+                .map(|_| env.step(&a).unwrap().obs.to_vec1::<f32>().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let config = |backend| crate::EnvConfig {
+            name: hopper::NAME.into(),
+            backend,
+            ..crate::EnvConfig::default()
+        };
+        let (mut on_mujoco, _) =
+            super::super::make_robot_with(&config(crate::PhysicsBackend::Mujoco)).unwrap();
+        let (mut on_rapier, _) =
+            super::super::make_robot_with(&config(crate::PhysicsBackend::Rapier)).unwrap();
+        let mujoco = rollout(on_mujoco.as_mut());
+        assert_eq!(
+            mujoco,
+            rollout(make_robot(hopper::NAME, None).unwrap().as_mut())
+        );
+        assert_ne!(mujoco, rollout(on_rapier.as_mut()));
+    }
+
+    /// The drawn (rapier) scene follows MuJoCo: the ant's torso body and its sphere collider
+    /// sit at MuJoCo's free-joint position after some steps.
+    #[test]
+    fn the_rapier_scene_mirrors_mujoco_body_poses() {
+        let mut env = ant(RewardKind::MeTrpo, None).unwrap();
+        env.reset(Some(3)).unwrap();
+        let action = mbrl_core::env::vector(&[0.8, -0.5, 0.3, 1.0, -1.0, 0.2, 0.6, -0.7]).unwrap();
+        for _ in 0..10 {
+            env.step(&action).unwrap();
+        }
+        let qpos = env.qpos();
+        assert!(
+            qpos[0].abs() + qpos[1].abs() > 1e-3,
+            "the ant moved: {qpos:?}"
+        );
+        let torso = env.sim().point_in_body(0, [0.0; 3]).unwrap();
+        let sphere = env
+            .sim_state()
+            .colliders()
+            .iter()
+            .find(|(_, c)| c.shape().as_ball().is_some())
+            .map(|(_, c)| c.position().translation)
+            .unwrap();
+        for i in 0..3 {
+            assert!((torso[i] - qpos[i]).abs() < 1e-6, "{torso:?} vs {qpos:?}");
+            assert!((sphere[i] - qpos[i]).abs() < 1e-6, "{sphere:?} vs {qpos:?}");
+        }
     }
 }

@@ -87,6 +87,15 @@ impl MjPhysics {
         }
     }
 
+    /// World pose of each body, in spec order: position and orientation quaternion
+    /// `(w, x, y, z)`. Runs `mj_kinematics` first: after `mj_step` MuJoCo's body poses are
+    /// those of the state before its last integration (the next step recomputes them anyway).
+    pub fn body_poses(&mut self) -> Vec<([f64; 3], [f64; 4])> {
+        self.data.kinematics();
+        let (xpos, xquat) = (self.data.xpos(), self.data.xquat());
+        self.body_ids.iter().map(|&i| (xpos[i], xquat[i])).collect()
+    }
+
     /// Mass of each body, in spec order.
     pub fn body_masses(&self) -> Vec<f32> {
         let masses = self.data.model().body_mass();
