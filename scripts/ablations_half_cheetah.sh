@@ -5,13 +5,14 @@
 # (default 5):
 #   models      1 vs 5 vs 10 ensemble members (Fig. 5)
 #   sampling    the six ensemble sampling modes of Appendix A.4.1
-#   validation  ensemble validation vs a fixed number of policy updates (Appendix A.4)
+#   validation  the policy-phase judges of Appendix A.4.2: ensemble, one model, the TRPO
+#               batches' mean, the real environment (oracle), 50 and 5 fixed updates
 # Each group writes a plot and a table to docs/results/. Groups can be run separately:
 #
 # Usage: scripts/ablations_half_cheetah.sh [models|sampling|validation]...   (default: all three)
 #        SEEDS="0 1 2" ITERATIONS=5 OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/ablations_half_cheetah.sh models
 # Cost on 2 cores: about 8 minutes per run at the defaults, i.e. ~1.2 h (models), ~2.4 h
-# (sampling), ~0.8 h (validation).
+# (sampling), ~2 h (validation).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-"0 1 2"}
@@ -78,9 +79,13 @@ for group in $GROUPS_TO_RUN; do
       plot sampling $modes
       ;;
     validation)
-      run validation ensemble-validation --set me_trpo.ensemble_validation=true
-      run validation fixed-updates --set me_trpo.ensemble_validation=false
-      plot validation ensemble-validation fixed-updates
+      run validation ensemble --set me_trpo.validation=ensemble
+      run validation one_model --set me_trpo.validation=one_model
+      run validation trpo_mean --set me_trpo.validation=trpo_mean
+      run validation real --set me_trpo.validation=real
+      run validation no_early_50 --set me_trpo.validation=none --set me_trpo.max_policy_iterations=50
+      run validation no_early_5 --set me_trpo.validation=none --set me_trpo.max_policy_iterations=5
+      plot validation ensemble one_model trpo_mean real no_early_50 no_early_5
       ;;
     *)
       echo "unknown group '$group' (models, sampling, validation)" >&2

@@ -13,7 +13,9 @@
 //!    start states; a check passes when at least `improvement_ratio` of the members improved on
 //!    the previous check; the phase stops `patience` updates after the last passing check (or
 //!    at `max_policy_iterations`) and the policy of the last passing check is restored.
-//!    With `ensemble_validation = false` the phase runs a fixed `max_policy_iterations`.
+//!    `validation` selects the judge of Appendix A.4.2's study instead ([`PolicyValidation`]):
+//!    one member, the TRPO batches' mean imagined return, the real environment (an oracle), or
+//!    none (a fixed `max_policy_iterations`).
 //!
 //! A single-model ensemble (`model.members = 1`) is the single-model TRPO baseline of Ch. 4.
 
@@ -28,7 +30,7 @@ use mbrl_core::env::Env;
 use mbrl_core::model::TrainableModel;
 use mbrl_core::model_env::{ModelEnv, ModelEnvConfig};
 use mbrl_core::policy::{standard_normal, DiagGaussian, GaussianPolicy, Policy};
-use mbrl_core::rollout::{rollout_episode, DEFAULT_MAX_EPISODE_STEPS};
+use mbrl_core::rollout::{evaluate, rollout_episode, DEFAULT_MAX_EPISODE_STEPS};
 use mbrl_core::seeding::{stream_rng, RngState, Stream};
 use mbrl_core::task::TaskFunctions;
 use mbrl_core::{Error, Result};
@@ -39,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use crate::advantages::{process_trajectories, AdvantageConfig};
 use crate::baseline::LinearFeatureBaseline;
 use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
-use crate::imagination::{imagine, returns_per_member};
+use crate::imagination::{imagine, imagine_members, returns_per_member};
 use crate::model_data::{
     env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
     ModelData, FIT_COLUMNS,
@@ -47,6 +49,26 @@ use crate::model_data::{
 use crate::model_free::table;
 use crate::ppo::{Ppo, PpoConfig};
 use crate::trpo::{trpo_step, TrpoConfig};
+
+/// What judges a policy phase's progress (thesis Appendix A.4.2). Every `validate_every`
+/// updates the judges score the policy; a check passes when at least `improvement_ratio` of
+/// them improved on the previous check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyValidation {
+    /// Each member of the ensemble, deterministic policy from fixed start states (`ensemble`,
+    /// ME-TRPO).
+    Ensemble,
+    /// The first member only (`one_model`).
+    OneModel,
+    /// The mean imagined return of the latest TRPO batch (`trpo_mean`).
+    TrpoMean,
+    /// An oracle: the deterministic policy's mean return over `oracle_episodes` real episodes
+    /// from fixed seeds (`real`). Those steps are not added to the data or to `env_steps`.
+    Real,
+    /// No judge: every phase runs `max_policy_iterations` updates (`no_early_N`).
+    None,
+}
 
 /// The policy optimiser used in imagination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,9 +102,10 @@ pub struct MeTrpoConfig {
     pub start_state_pool: usize,
     /// Policy optimiser in imagination. Default `trpo`.
     pub optimiser: ImaginedOptimiser,
-    /// Stop policy phases by ensemble validation (else run `max_policy_iterations`).
-    /// Default true.
-    pub ensemble_validation: bool,
+    /// Judge of policy phases. Default `ensemble`.
+    pub validation: PolicyValidation,
+    /// Real episodes per check of the `real` (oracle) judge. Default 5.
+    pub oracle_episodes: usize,
     /// Policy updates between validations. Default 5.
     pub validate_every: usize,
     /// Fixed start states of each validation. Default 500.
@@ -112,7 +135,8 @@ impl Default for MeTrpoConfig {
             imagined_horizon: None,
             start_state_pool: 5000,
             optimiser: ImaginedOptimiser::Trpo,
-            ensemble_validation: true,
+            validation: PolicyValidation::Ensemble,
+            oracle_episodes: 5,
             validate_every: 5,
             validation_rollouts: 500,
             improvement_ratio: 0.7,
@@ -325,13 +349,19 @@ impl MeTrpo {
         let validation_starts = pool.narrow(0, 0, c.validation_rollouts.min(pool.dim(0)?))?;
         let before = self.policy.flat_params()?.copy()?;
         let mut best = before.clone();
-        let mut previous = returns_per_member(
-            &model_env,
-            &self.policy,
-            &validation_starts,
-            self.horizon,
-            &mut self.sampler_rng,
-        )?;
+        let oracle_seeds: Vec<u64> = match c.validation {
+            PolicyValidation::Real => (0..c.oracle_episodes)
+                .map(|_| self.env_rng.random())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let judges = Judges {
+            rule: c.validation,
+            model_env: &model_env,
+            starts: &validation_starts,
+            oracle_seeds: &oracle_seeds,
+        };
+        let mut previous = self.validation_scores(&judges, f64::NEG_INFINITY)?;
         let (mut last_pass, mut last_ratio, mut imagined_return) = (0, f64::NAN, f64::NAN);
         let mut updates = 0;
         for i in 1..=c.max_policy_iterations {
@@ -361,16 +391,10 @@ impl MeTrpo {
                 }
             }
             updates = i;
-            if !c.ensemble_validation || i % c.validate_every != 0 {
+            if c.validation == PolicyValidation::None || i % c.validate_every != 0 {
                 continue;
             }
-            let returns = returns_per_member(
-                &model_env,
-                &self.policy,
-                &validation_starts,
-                self.horizon,
-                &mut self.sampler_rng,
-            )?;
+            let returns = self.validation_scores(&judges, imagined_return)?;
             let improved = returns
                 .iter()
                 .zip(&previous)
@@ -385,11 +409,64 @@ impl MeTrpo {
                 break;
             }
         }
-        if c.ensemble_validation {
+        if c.validation != PolicyValidation::None {
             self.policy.set_flat_params(&best)?;
         }
         self.last_change = Some((self.policy.flat_params()? - before)?.abs()?);
         Ok((updates, imagined_return, last_ratio))
+    }
+}
+
+/// What [`MeTrpo::validation_scores`] needs besides the trainer: the rule and its inputs.
+struct Judges<'a, M: mbrl_core::model::DynamicsModel> {
+    rule: PolicyValidation,
+    model_env: &'a ModelEnv<M>,
+    /// Fixed imagined start states (`ensemble`, `one_model`).
+    starts: &'a Tensor,
+    /// Fixed real-episode seeds (`real`).
+    oracle_seeds: &'a [u64],
+}
+
+impl MeTrpo {
+    /// One score per judge of `judges.rule` for the current policy; `batch_return` is the
+    /// latest TRPO batch's mean imagined return (the `trpo_mean` judge; `-inf` before any).
+    fn validation_scores<M: mbrl_core::model::DynamicsModel>(
+        &mut self,
+        judges: &Judges<'_, M>,
+        batch_return: f64,
+    ) -> Result<Vec<f64>> {
+        Ok(match judges.rule {
+            PolicyValidation::Ensemble => returns_per_member(
+                judges.model_env,
+                &self.policy,
+                judges.starts,
+                self.horizon,
+                &mut self.sampler_rng,
+            )?,
+            PolicyValidation::OneModel => {
+                let first_member = vec![0; judges.starts.dim(0)?];
+                let trajectories = imagine_members(
+                    judges.model_env,
+                    &self.policy,
+                    judges.starts,
+                    self.horizon,
+                    true,
+                    &first_member,
+                    &mut self.sampler_rng,
+                )?;
+                vec![mean(
+                    &trajectories
+                        .iter()
+                        .map(Trajectory::total_return)
+                        .collect::<Vec<_>>(),
+                )]
+            }
+            PolicyValidation::TrpoMean => vec![batch_return],
+            PolicyValidation::Real => {
+                vec![evaluate(self.env.as_mut(), &self.policy, judges.oracle_seeds)?.mean_return()]
+            }
+            PolicyValidation::None => Vec::new(),
+        })
     }
 }
 

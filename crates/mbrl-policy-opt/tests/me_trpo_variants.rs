@@ -1,7 +1,7 @@
 //! The configuration variants of the ME-TRPO trainer run and learn `point2d`: ME-PPO
 //! (`me_trpo.optimiser = "ppo"`, used in Ch. 8), single-model TRPO (`model.members = 1`, the
-//! Ch. 4 baseline) and a fixed number of policy updates (`ensemble_validation = false`, the
-//! Appendix A.4 ablation). Standing still scores about -80 and the optimum about -14.7
+//! Ch. 4 baseline), and the policy-phase judges of the Appendix A.4.2 ablation (`validation` =
+//! `none`, a fixed number of updates; `one_model`; `trpo_mean`; `real`, the oracle). Standing still scores about -80 and the optimum about -14.7
 //! (`scripts/point2d_optimum.py`); each variant must pass -20 after two iterations (measured when written: all three
 //! reached about -13.2 on these 30 evaluation starts, seed 0).
 
@@ -14,7 +14,12 @@ use mbrl_envs::{make_factory, EnvConfig};
 use mbrl_models::{ensemble_factory, EnsembleConfig};
 use mbrl_policy_opt::me_trpo::ENTRY;
 
+/// Mean evaluation return after two iterations, and the real steps counted.
 fn learns(members: usize, me_trpo: serde_json::Value) -> f64 {
+    trained(members, me_trpo).0
+}
+
+fn trained(members: usize, me_trpo: serde_json::Value) -> (f64, u64) {
     let model = EnsembleConfig {
         members,
         hidden_sizes: vec![64, 64],
@@ -45,16 +50,18 @@ fn learns(members: usize, me_trpo: serde_json::Value) -> f64 {
         config,
     })
     .unwrap();
+    let mut env_steps = 0;
     for i in 1..=2 {
-        algo.train_iteration(i).unwrap();
+        env_steps = algo.train_iteration(i).unwrap().env_steps;
     }
-    evaluate(
+    let ret = evaluate(
         factory().unwrap().as_mut(),
         algo.policy(),
         &eval_seeds(9, 30),
     )
     .unwrap()
-    .mean_return()
+    .mean_return();
+    (ret, env_steps)
 }
 
 #[test]
@@ -69,8 +76,20 @@ fn single_model_trpo_and_fixed_updates_learn_point2d() {
     let single = learns(1, serde_json::json!({}));
     let fixed = learns(
         5,
-        serde_json::json!({"ensemble_validation": false, "max_policy_iterations": 20}),
+        serde_json::json!({"validation": "none", "max_policy_iterations": 20}),
     );
     eprintln!("single model: {single:.2}, fixed updates: {fixed:.2}");
     assert!(single > -20.0 && fixed > -20.0, "{single} {fixed}");
+}
+
+/// The other judges of Appendix A.4.2 run and learn too; the oracle's real episodes are not
+/// counted as collected steps (2 iterations x 300).
+#[test]
+fn one_model_trpo_mean_and_oracle_validation_learn_point2d() {
+    for rule in ["one_model", "trpo_mean", "real"] {
+        let (ret, env_steps) = trained(5, serde_json::json!({"validation": rule}));
+        eprintln!("validation {rule}: {ret:.2}, {env_steps} real steps");
+        assert!(ret > -20.0, "{rule}: {ret}");
+        assert_eq!(env_steps, 600, "{rule}");
+    }
 }
