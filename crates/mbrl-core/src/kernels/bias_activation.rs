@@ -79,34 +79,9 @@ impl CustomOp2 for BiasActivation {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::*;
     use super::*;
     use candle_core::{Device, Var};
-
-    fn plain(x: &Tensor, b: &Tensor, act: Option<Activation>) -> Tensor {
-        let b = if b.rank() == 1 {
-            b.unsqueeze(0).unwrap()
-        } else {
-            b.clone()
-        };
-        let z = x.broadcast_add(&b).unwrap();
-        match act {
-            None => z,
-            Some(Activation::Relu) => z.relu().unwrap(),
-            Some(Activation::Tanh) => z.tanh().unwrap(),
-            Some(Activation::Swish) => z.silu().unwrap(),
-        }
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
 
     /// The fused op against candle's own ops: same values, same gradients, both ranks.
     #[test]
@@ -119,46 +94,15 @@ mod tests {
             (vec![300, 250], vec![250]),
             (vec![2, 200, 200], vec![2, 1, 200]),
         ] {
-            for act in [
-                None,
-                Some(Activation::Relu),
-                Some(Activation::Tanh),
-                Some(Activation::Swish),
-            ] {
+            for act in ACTIVATIONS {
                 let x = Var::randn(0f32, 1.0, x_dims.as_slice(), &dev).unwrap();
                 let b = Var::randn(0f32, 1.0, b_dims.as_slice(), &dev).unwrap();
-                let w = Tensor::randn(0f32, 1.0, x_dims.as_slice(), &dev).unwrap();
                 let fused = bias_activation(&x, &b, act).unwrap();
-                let reference = plain(&x, &b, act);
+                let reference = reference_bias_activation(&x, &b, act);
                 assert!(max_diff(&fused, &reference) < 1e-5, "{act:?} value");
-                let g1 = (&fused * &w)
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
-                let g2 = (&reference * &w)
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
-                // The bias gradient sums up to 300 rows in f32 in another order than candle:
-                // rounding differences up to ~rows * 6e-8 of the magnitudes summed.
-                for (v, tolerance) in [(&x, 1e-5), (&b, 1e-4)] {
-                    let (a, p) = (g1.get(v).unwrap(), g2.get(v).unwrap());
-                    let scale = p
-                        .abs()
-                        .unwrap()
-                        .max_all()
-                        .unwrap()
-                        .to_scalar::<f32>()
-                        .unwrap();
-                    assert!(
-                        max_diff(a, p) < tolerance * scale.max(1.0),
-                        "{act:?} gradient {x_dims:?}"
-                    );
-                }
+                let (g1, g2) = probed_gradients(&fused, &reference);
+                let context = format!("{act:?} {x_dims:?}");
+                assert_gradients_match(&g1, &g2, &[(&x, 1e-5), (&b, 1e-4)], &context);
             }
         }
     }

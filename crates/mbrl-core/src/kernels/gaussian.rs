@@ -201,6 +201,7 @@ fn one_pass_grads(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{assert_gradients_match, max_diff, probed_gradients, scale};
     use super::*;
     use candle_core::{Device, Var};
 
@@ -219,17 +220,6 @@ mod tests {
         ((per_dim + LOG_2PI as f64).unwrap().sum(1).unwrap() * -0.5).unwrap()
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
-
     /// Values and the gradients of all three inputs equal candle's ops, for a batch of one task
     /// and one of several (the threaded path).
     #[test]
@@ -241,34 +231,11 @@ mod tests {
             let log_std = Var::randn(0f32, 0.5, 3, &dev).unwrap();
             let fused = gaussian_log_prob(&act, &mean, &log_std).unwrap();
             let reference = plain(&act, &mean, &log_std);
-            let scale = reference
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(max_diff(&fused, &reference) < 1e-5 * scale.max(1.0));
-            let weights = Tensor::randn(0f32, 1.0, rows, &dev).unwrap();
-            let loss = |t: &Tensor| (t * &weights).unwrap().sum_all().unwrap();
-            let g1 = loss(&fused).backward().unwrap();
-            let g2 = loss(&reference).backward().unwrap();
-            // The log-std's gradient sums over all rows, in another order than candle's.
-            for (v, tolerance) in [(&act, 1e-5), (&mean, 1e-5), (&log_std, 1e-4)] {
-                let (a, p) = (g1.get(v).unwrap(), g2.get(v).unwrap());
-                let scale = p
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
-                assert!(
-                    max_diff(a, p) < tolerance * scale.max(1.0),
-                    "rows {rows}: {} vs scale {scale}",
-                    max_diff(a, p)
-                );
-            }
+            assert!(max_diff(&fused, &reference) < 1e-5 * scale(&reference));
+            let (g1, g2) = probed_gradients(&fused, &reference);
+            // The log-std's gradient sums over all rows.
+            let variables = [(&act, 1e-5), (&mean, 1e-5), (&log_std, 1e-4)];
+            assert_gradients_match(&g1, &g2, &variables, &format!("rows {rows}"));
         }
     }
 

@@ -108,34 +108,9 @@ impl CustomOp3 for Linear {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::*;
     use super::*;
     use candle_core::{Device, Var};
-
-    fn plain(x: &Tensor, w: &Tensor, b: &Tensor, act: Option<Activation>) -> Tensor {
-        let b = if b.rank() == 1 {
-            b.unsqueeze(0).unwrap()
-        } else {
-            b.clone()
-        };
-        let z = x.matmul(w).unwrap().broadcast_add(&b).unwrap();
-        match act {
-            None => z,
-            Some(Activation::Relu) => z.relu().unwrap(),
-            Some(Activation::Tanh) => z.tanh().unwrap(),
-            Some(Activation::Swish) => z.silu().unwrap(),
-        }
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
 
     /// The fused layer against candle's own ops: same values, same gradients for all three
     /// operands, both ranks, single- and multi-threaded element-wise paths.
@@ -148,38 +123,16 @@ mod tests {
             (vec![600, 20], vec![20, 150], vec![150]),
             (vec![2, 300, 20], vec![2, 20, 120], vec![2, 1, 120]),
         ] {
-            for act in [
-                None,
-                Some(Activation::Relu),
-                Some(Activation::Tanh),
-                Some(Activation::Swish),
-            ] {
+            for act in ACTIVATIONS {
                 let x = Var::randn(0f32, 1.0, x_dims.as_slice(), &dev).unwrap();
                 let w = Var::randn(0f32, 0.3, w_dims.as_slice(), &dev).unwrap();
                 let b = Var::randn(0f32, 1.0, b_dims.as_slice(), &dev).unwrap();
                 let fused = linear(&x, &w, &b, act).unwrap();
-                let reference = plain(&x, &w, &b, act);
+                let reference = reference_bias_activation(&x.matmul(&w).unwrap(), &b, act);
                 assert!(max_diff(&fused, &reference) < 1e-4, "{act:?} value");
-                let probe = Tensor::randn(0f32, 1.0, fused.shape(), &dev).unwrap();
-                let loss = |t: &Tensor| (t * &probe).unwrap().sum_all().unwrap();
-                let g1 = loss(&fused).backward().unwrap();
-                let g2 = loss(&reference).backward().unwrap();
-                // Gradients of w and b sum over up to 600 rows, in f32, in other orders than
-                // candle's: rounding differences up to ~rows * 6e-8 of the magnitudes summed.
-                for (v, tolerance) in [(&x, 1e-5), (&w, 1e-4), (&b, 1e-4)] {
-                    let (a, p) = (g1.get(v).unwrap(), g2.get(v).unwrap());
-                    let scale = p
-                        .abs()
-                        .unwrap()
-                        .max_all()
-                        .unwrap()
-                        .to_scalar::<f32>()
-                        .unwrap();
-                    assert!(
-                        max_diff(a, p) < tolerance * scale.max(1.0),
-                        "{act:?} gradient {x_dims:?}"
-                    );
-                }
+                let (g1, g2) = probed_gradients(&fused, &reference);
+                let context = format!("{act:?} {x_dims:?}");
+                assert_gradients_match(&g1, &g2, &[(&x, 1e-5), (&w, 1e-4), (&b, 1e-4)], &context);
             }
         }
     }

@@ -22,6 +22,8 @@ pub mod fast_math;
 mod gaussian;
 mod linear;
 mod simd;
+#[cfg(test)]
+mod test_support;
 
 pub use bias_activation::bias_activation;
 pub use gaussian::gaussian_log_prob;
