@@ -62,8 +62,11 @@ pub struct MetaConfig {
     pub promp_steps: usize,
     /// ProMP clip range `epsilon`. Default 0.3.
     pub clip: f64,
-    /// ProMP KL-penalty coefficient `eta`. Default 5e-4.
+    /// ProMP KL-penalty coefficient `eta` (the initial one with `kl_target`). Default 5e-4.
     pub kl_penalty: f64,
+    /// ProMP: adapt `eta` after each batch toward this pre-update KL (halve below
+    /// `target / 1.5`, double above `1.5 target`). Default none (fixed `eta`).
+    pub kl_target: Option<f64>,
     /// MAML-TRPO: finite-difference step of the Fisher-vector products, per unit direction.
     /// Default 1e-3 (the reference's 1e-5 is below `f32` resolution).
     pub fvp_epsilon: f64,
@@ -82,6 +85,7 @@ impl Default for MetaConfig {
             promp_steps: 5,
             clip: 0.3,
             kl_penalty: 5e-4,
+            kl_target: None,
             fvp_epsilon: 1e-3,
         }
     }
@@ -103,6 +107,7 @@ impl MetaConfig {
             ("meta.outer_learning_rate", self.outer_learning_rate),
             ("meta.clip", self.clip),
             ("meta.fvp_epsilon", self.fvp_epsilon),
+            ("meta.kl_target", self.kl_target.unwrap_or(1.0)),
         ] {
             if !(value.is_finite() && value > 0.0) {
                 return Err(Error::InvalidArgument(format!(
@@ -230,6 +235,9 @@ struct SavedState {
     policy_rng: RngState,
     task_rng: RngState,
     env_rng: RngState,
+    /// ProMP's current KL coefficient (it adapts with `meta.kl_target`).
+    #[serde(default)]
+    kl_penalty: Option<f64>,
 }
 
 /// One iteration's samples and returns.
@@ -275,6 +283,7 @@ impl MetaTrainer {
                     steps: settings.meta.promp_steps,
                     clip: settings.meta.clip,
                     kl_penalty: settings.meta.kl_penalty,
+                    kl_target: settings.meta.kl_target,
                 },
             )?)),
             Outer::Trpo => {
@@ -397,6 +406,7 @@ impl Algorithm for MetaTrainer {
             "post_update_return",
             "meta_objective",
             "kl",
+            "kl_penalty",
             "inner_step_size",
             "policy_std",
         ]
@@ -411,18 +421,18 @@ impl Algorithm for MetaTrainer {
         let (trpo, fvp_epsilon) = (&self.settings.trpo, self.settings.meta.fvp_epsilon);
         let tasks = &batch.tasks;
         let optimiser = &mut self.optimiser;
-        let (objective, kl) = higher_order::run(move || match optimiser {
+        let (objective, kl, kl_penalty) = higher_order::run(move || match optimiser {
             Optimiser::ProMp(promp) => {
                 let s = promp.update(policy, alpha, tasks, estimator)?;
-                Ok((s.objective_before, s.pre_update_kl))
+                Ok((s.objective_before, s.pre_update_kl, s.kl_penalty))
             }
             Optimiser::Trpo => {
                 let s = maml_trpo_step(policy, alpha, tasks, estimator, trpo, fvp_epsilon)?;
-                Ok((s.surrogate_before, s.kl))
+                Ok((s.surrogate_before, s.kl, 0.0))
             }
             Optimiser::Vpg(vpg) => {
                 let s = vpg.update(policy, alpha, tasks, estimator)?;
-                Ok((s.objective, 0.0))
+                Ok((s.objective, 0.0, 0.0))
             }
         })?;
         let pre = batch.step_returns[0];
@@ -440,6 +450,7 @@ impl Algorithm for MetaTrainer {
             ("post_update_return".to_string(), post),
             ("meta_objective".to_string(), objective),
             ("kl".to_string(), kl),
+            ("kl_penalty".to_string(), kl_penalty),
             ("inner_step_size".to_string(), self.alpha.mean()?),
             ("policy_std".to_string(), policy_std),
         ]);
@@ -464,6 +475,10 @@ impl Algorithm for MetaTrainer {
             policy_rng: RngState::capture(&self.rng),
             task_rng: RngState::capture(&self.task_rng),
             env_rng: self.sampler.rng_state(),
+            kl_penalty: match &self.optimiser {
+                Optimiser::ProMp(promp) => Some(promp.kl_penalty()),
+                _ => None,
+            },
         };
         let json =
             serde_json::to_value(state).map_err(|e| Error::InvalidArgument(e.to_string()))?;
@@ -489,6 +504,9 @@ impl Algorithm for MetaTrainer {
         self.rng = state.policy_rng.restore();
         self.task_rng = state.task_rng.restore();
         self.sampler.restore_rng(&state.env_rng);
+        if let (Optimiser::ProMp(promp), Some(eta)) = (&mut self.optimiser, state.kl_penalty) {
+            promp.set_kl_penalty(eta);
+        }
         Ok(())
     }
 }
