@@ -15,7 +15,8 @@
 //! - outer optimisers: [`promp`] (Algorithm 4), [`maml_trpo`], [`maml_vpg`];
 //! - [`trainer`]: the model-free meta-RL trainer and its registry entries;
 //! - [`mb_mpo`]: MB-MPO (Algorithm 3), meta-learning over a learned ensemble's members, with
-//!   the biased, noisy models of its robustness study in [`biased_model`].
+//!   the biased, noisy models of its robustness study in [`biased_model`] and the
+//!   uncertainty and plasticity maps of its analysis (Fig. 11) in [`plasticity`].
 //!
 //! ```
 //! use mbrl_meta::higher_order;
@@ -33,6 +34,7 @@ pub mod maml_trpo;
 pub mod maml_vpg;
 pub mod mb_mpo;
 pub mod meta_objective;
+pub mod plasticity;
 pub mod promp;
 pub mod samples;
 pub mod task_sampler;

@@ -329,6 +329,33 @@ impl MbMpo {
         &self.policy
     }
 
+    /// The dynamics ensemble whose members are the tasks (as last fitted).
+    pub fn model(&self) -> &dyn TrainableModel {
+        self.model.as_ref()
+    }
+
+    /// The meta-policy adapted to every member `k` of the current ensemble by the inner step
+    /// (Algorithm 3, lines 5-7): `theta'_k` from imagined pre-update rollouts in member `k`
+    /// that start at `starts` (`[B, obs_dim]`, the same states for every member). For
+    /// analyses such as the plasticity study of Sec. 5.5.4: the members are unbiased (no
+    /// `model_bias_max`), and `rng` draws the imagined actions, so training's random streams
+    /// are untouched. Parameters are in the order of `meta_policy().parameters()`.
+    pub fn adapt_to_each_member(
+        &self,
+        starts: &Tensor,
+        rng: &mut dyn RngCore,
+    ) -> Result<Vec<Vec<Tensor>>> {
+        let model: Arc<dyn DynamicsModel + Sync> = self.model.frozen()?;
+        let members: Vec<usize> = (0..model.ensemble_size()).collect();
+        let env = ModelEnv::new(
+            model,
+            self.env.task_functions(),
+            self.settings.mb_mpo.model_env.clone(),
+        )?;
+        let starts = Tensor::cat(&vec![starts.clone(); members.len()], 0)?;
+        Ok(self.adapt_from(&env, &starts, &members, rng)?.1)
+    }
+
     /// Adds `trajectories` to the buffers and counts their steps.
     fn record(&mut self, trajectories: &[Trajectory]) -> Result<()> {
         self.env_steps += trajectories.iter().map(Trajectory::len).sum::<usize>() as u64;
@@ -381,18 +408,33 @@ impl MbMpo {
         pool: &Tensor,
         members: &[usize],
     ) -> Result<(Vec<TaskSamples>, Vec<Vec<Tensor>>)> {
-        let n = self.settings.mb_mpo.rollouts_per_task;
         let starts = self.draw_starts(pool, members.len())?;
+        let mut rng = self.sampler_rng.clone();
+        let adapted = self.adapt_from(env, &starts, members, &mut rng);
+        self.sampler_rng = rng;
+        adapted
+    }
+
+    /// [`MbMpo::adapt_to_members`] from given start states: block `t` of `starts` (equal
+    /// blocks, one per entry of `members`) is rolled out in member `members[t]`.
+    fn adapt_from(
+        &self,
+        env: &Imagined,
+        starts: &Tensor,
+        members: &[usize],
+        rng: &mut dyn RngCore,
+    ) -> Result<(Vec<TaskSamples>, Vec<Vec<Tensor>>)> {
+        let n = starts.dim(0)? / members.len().max(1);
+        if n == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "{} start states for {} tasks",
+                starts.dim(0)?,
+                members.len()
+            )));
+        }
         let rows: Vec<usize> = members.iter().flat_map(|&m| vec![m; n]).collect();
-        let trajectories = imagine_members(
-            env,
-            &self.policy,
-            &starts,
-            self.horizon,
-            false,
-            &rows,
-            &mut self.sampler_rng,
-        )?;
+        let trajectories =
+            imagine_members(env, &self.policy, starts, self.horizon, false, &rows, rng)?;
         let theta = snapshot(&self.policy.parameter_tensors())?;
         let alpha = self.alpha.tensors();
         let mut pre = Vec::with_capacity(members.len());
