@@ -14,6 +14,8 @@
 //! - [`meta_objective`]: the meta-objective over a batch of tasks;
 //! - outer optimisers: [`promp`] (Algorithm 4), [`maml_trpo`], [`maml_vpg`];
 //! - [`trainer`]: the model-free meta-RL trainer and its registry entries;
+//! - [`gradient_variance`]: meta-gradient spread over independent meta-batches (Fig. 15, 17),
+//!   with the two-parameter policy of [`linear_policy`];
 //! - [`mb_mpo`]: MB-MPO (Algorithm 3), meta-learning over a learned ensemble's members, with
 //!   the biased, noisy models of its robustness study in [`biased_model`] and the
 //!   uncertainty and plasticity maps of its analysis (Fig. 11) in [`plasticity`].
@@ -29,7 +31,9 @@ pub mod adaptation;
 pub mod ascent;
 pub mod biased_model;
 pub mod estimators;
+pub mod gradient_variance;
 pub mod higher_order;
+pub mod linear_policy;
 pub mod maml_trpo;
 pub mod maml_vpg;
 pub mod mb_mpo;
