@@ -11,8 +11,8 @@
 //!   pi_theta'_k(.|s))` (Sec. 5.5.4: "the average KL-divergence between pi_theta and the
 //!   different adapted policies").
 //!
-//! [`grid`] lays out the states of a square arena, [`pearson`] and [`spearman`] measure how
-//! the two maps relate.
+//! [`grid`] lays out the states of a square arena, [`pearson`], [`spearman`] and
+//! [`partial_pearson`] measure how the two maps relate.
 
 use candle_core::{DType, Device, Tensor};
 use mbrl_core::model::DynamicsModel;
@@ -89,6 +89,14 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
     cov / (va * vb).sqrt()
 }
 
+/// Pearson's partial correlation of `a` and `b` given `z`: their correlation once the linear
+/// dependence of both on `z` is removed (NaN when undefined). In Fig. 11 `z` is the distance
+/// to the origin, on which both maps may depend for reasons of their own.
+pub fn partial_pearson(a: &[f64], b: &[f64], z: &[f64]) -> f64 {
+    let (ab, az, bz) = (pearson(a, b), pearson(a, z), pearson(b, z));
+    (ab - az * bz) / ((1.0 - az * az) * (1.0 - bz * bz)).sqrt()
+}
+
 /// Spearman's rank correlation of `a` and `b`: Pearson's on the ranks, ties sharing their
 /// mean rank.
 pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
@@ -144,5 +152,15 @@ mod tests {
         assert!((spearman(&a, &[1.0, 10.0, 100.0, 1000.0]) - 1.0).abs() < 1e-12);
         assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), vec![2.5, 0.0, 2.5, 1.0]);
         assert!(pearson(&a, &[1.0; 4]).is_nan());
+        // a = z + u, b = z + v with u, v uncorrelated: strongly correlated through z
+        // (r = 0.794), barely once z is partialled out (-0.108, computed independently).
+        let z = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let u = [1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0];
+        let v = [1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0];
+        let plus = |e: &[f64]| z.iter().zip(e).map(|(p, q)| p + q).collect::<Vec<_>>();
+        let (pa, pb) = (plus(&u), plus(&v));
+        assert!((pearson(&pa, &pb) - 0.793_884_186).abs() < 1e-8);
+        let partial = partial_pearson(&pa, &pb, &z);
+        assert!((partial + 0.108_465_229).abs() < 1e-8, "{partial}");
     }
 }
