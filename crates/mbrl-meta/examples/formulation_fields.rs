@@ -355,11 +355,11 @@ fn plot(
     .map_err(|_| "the embedded font could not be loaded")?;
     let root = BitMapBackend::new(path, (1400, 700)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (lo, hi) = cells
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |m, c| {
-            (m.0.min(c.post_return), m.1.max(c.post_return))
-        });
+    // Colour scale from the 10th percentile to the best cell: a few very poor cells at the
+    // unstable edge (theta_0 near 0) would otherwise wash out the rest.
+    let mut returns: Vec<f64> = cells.iter().map(|c| c.post_return).collect();
+    returns.sort_by(f64::total_cmp);
+    let (lo, hi) = (returns[returns.len() / 10], returns[returns.len() - 1]);
     let best = cells
         .iter()
         .max_by(|a, b| a.post_return.total_cmp(&b.post_return))
@@ -436,7 +436,7 @@ fn plot(
         chart
             .draw_series([TriangleMarker::new(best, 10, BLACK.filled())])?
             .label(format!(
-                "best grid cell (post-update return {hi:.1}; colour: {lo:.1} to {hi:.1})"
+                "best cell (post-update return {hi:.1}); colour: post-update return {lo:.1} (dark) to {hi:.1}"
             ))
             .legend(|(x, y)| TriangleMarker::new((x + 9, y), 6, BLACK.filled()));
         chart
