@@ -40,55 +40,44 @@ const ESTIMATORS: [Estimator; 4] = [
 ];
 
 /// Command-line settings.
+#[derive(clap::Parser)]
 struct Settings {
+    /// Output directory.
+    #[arg(long, default_value = "docs/results")]
     out: PathBuf,
+    /// Run seed.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Training iterations.
+    #[arg(long, default_value_t = 40)]
     iterations: usize,
+    /// Iterations between measurements.
+    #[arg(long, default_value_t = 5)]
     every: usize,
+    /// Independent meta-batches per measurement.
+    #[arg(long, default_value_t = 16)]
     batches: usize,
+    /// Tasks per meta-batch.
+    #[arg(long, default_value_t = 20)]
     tasks: usize,
+    /// Rollouts per task.
+    #[arg(long, default_value_t = 20)]
     rollouts: usize,
+    /// Inner step size.
+    #[arg(long, default_value_t = 0.01)]
     inner_step: f64,
+    /// Outer learning rate.
+    #[arg(long, default_value_t = 0.01)]
     learning_rate: f64,
+    /// Width of the policy's two hidden layers.
+    #[arg(long, default_value_t = 32)]
     hidden: usize,
 }
 
 impl Settings {
-    fn parse() -> Result<Self> {
-        let mut s = Settings {
-            out: PathBuf::from("docs/results"),
-            seed: 0,
-            iterations: 40,
-            every: 5,
-            batches: 16,
-            tasks: 20,
-            rollouts: 20,
-            inner_step: 0.01,
-            learning_rate: 0.01,
-            hidden: 32,
-        };
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        for pair in args.chunks(2) {
-            let [key, value] = pair else {
-                return Err(Error::InvalidArgument(format!(
-                    "`{}` has no value",
-                    pair[0]
-                )));
-            };
-            match key.as_str() {
-                "--out" => s.out = PathBuf::from(value),
-                "--seed" => s.seed = number(key, value)?,
-                "--iterations" => s.iterations = number(key, value)?,
-                "--every" => s.every = number(key, value)?,
-                "--batches" => s.batches = number(key, value)?,
-                "--tasks" => s.tasks = number(key, value)?,
-                "--rollouts" => s.rollouts = number(key, value)?,
-                "--hidden" => s.hidden = number(key, value)?,
-                "--inner-step" => s.inner_step = number(key, value)?,
-                "--learning-rate" => s.learning_rate = number(key, value)?,
-                other => return Err(Error::InvalidArgument(format!("unknown option {other}"))),
-            }
-        }
+    /// The command line, checked.
+    fn from_args() -> Result<Self> {
+        let s = <Settings as clap::Parser>::parse();
         if s.every == 0 || s.batches < 2 {
             return Err(Error::InvalidArgument(
                 "--every must be >= 1 and --batches >= 2".into(),
@@ -96,13 +85,6 @@ impl Settings {
         }
         Ok(s)
     }
-}
-
-/// `value` of option `key` as a number.
-fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
-    value
-        .parse()
-        .map_err(|_| Error::InvalidArgument(format!("bad value `{value}` for {key}")))
 }
 
 /// One estimator's spread at one checkpoint.
@@ -347,7 +329,7 @@ fn plot(rows: &[Row], path: &Path) -> std::result::Result<(), Box<dyn std::error
 }
 
 fn main() -> Result<()> {
-    let s = Settings::parse()?;
+    let s = Settings::from_args()?;
     let start = std::time::Instant::now();
     let rows = higher_order::run(|| run(&s))?;
     std::fs::create_dir_all(&s.out).map_err(|e| Error::InvalidArgument(e.to_string()))?;

@@ -51,70 +51,47 @@ const THETA0: (f64, f64) = (-1.4, 0.0);
 const THETA1: (f64, f64) = (-1.0, 1.0);
 
 /// Command-line settings.
+#[derive(clap::Parser)]
 struct Settings {
+    /// Output directory.
+    #[arg(long, default_value = "docs/results")]
     out: PathBuf,
+    /// Run seed.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Grid points per parameter axis.
+    #[arg(long, default_value_t = 11)]
     grid: usize,
+    /// Meta-batches per grid point.
+    #[arg(long, default_value_t = 8)]
     batches: usize,
+    /// Tasks per meta-batch.
+    #[arg(long, default_value_t = 2)]
     tasks: usize,
+    /// Rollouts per task.
+    #[arg(long, default_value_t = 20)]
     rollouts: usize,
+    /// Policy standard deviation.
+    #[arg(long, default_value_t = 0.3)]
     std: f64,
+    /// Inner step size.
+    #[arg(long, default_value_t = 0.05)]
     inner_step: f64,
+    /// Learning rate of the gradient-ascent paths.
+    #[arg(long, default_value_t = 0.05)]
     learning_rate: f64,
+    /// Steps of each path.
+    #[arg(long, default_value_t = 60)]
     steps: usize,
+    /// Start of the paths, `theta_0,theta_1`.
+    #[arg(long, default_value = "-1.2,0.8", value_parser = parse_pair, allow_hyphen_values = true)]
     start: (f64, f64),
 }
 
-/// `value` of option `key` as a number.
-fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
-    value
-        .parse()
-        .map_err(|_| Error::InvalidArgument(format!("bad value `{value}` for {key}")))
-}
-
 impl Settings {
-    fn parse() -> Result<Self> {
-        let mut s = Settings {
-            out: PathBuf::from("docs/results"),
-            seed: 0,
-            grid: 11,
-            batches: 8,
-            tasks: 2,
-            rollouts: 20,
-            std: 0.3,
-            inner_step: 0.05,
-            learning_rate: 0.05,
-            steps: 60,
-            start: (-1.2, 0.8),
-        };
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        for pair in args.chunks(2) {
-            let [key, value] = pair else {
-                return Err(Error::InvalidArgument(format!(
-                    "`{}` has no value",
-                    pair[0]
-                )));
-            };
-            match key.as_str() {
-                "--out" => s.out = PathBuf::from(value),
-                "--seed" => s.seed = number(key, value)?,
-                "--grid" => s.grid = number(key, value)?,
-                "--batches" => s.batches = number(key, value)?,
-                "--tasks" => s.tasks = number(key, value)?,
-                "--rollouts" => s.rollouts = number(key, value)?,
-                "--std" => s.std = number(key, value)?,
-                "--inner-step" => s.inner_step = number(key, value)?,
-                "--learning-rate" => s.learning_rate = number(key, value)?,
-                "--steps" => s.steps = number(key, value)?,
-                "--start" => {
-                    let (a, b) = value.split_once(',').ok_or_else(|| {
-                        Error::InvalidArgument("--start takes theta_0,theta_1".into())
-                    })?;
-                    s.start = (number(key, a)?, number(key, b)?);
-                }
-                other => return Err(Error::InvalidArgument(format!("unknown option {other}"))),
-            }
-        }
+    /// The command line, checked.
+    fn from_args() -> Result<Self> {
+        let s = <Settings as clap::Parser>::parse();
         if s.grid < 3 || s.batches < 2 || s.tasks == 0 {
             return Err(Error::InvalidArgument(
                 "--grid >= 3, --batches >= 2 and --tasks >= 1 are needed".into(),
@@ -122,6 +99,13 @@ impl Settings {
         }
         Ok(s)
     }
+}
+
+/// `a,b` as a pair of numbers.
+fn parse_pair(text: &str) -> std::result::Result<(f64, f64), String> {
+    let (a, b) = text.split_once(',').ok_or("expected theta_0,theta_1")?;
+    let number = |v: &str| v.trim().parse::<f64>().map_err(|e| format!("{v}: {e}"));
+    Ok((number(a)?, number(b)?))
 }
 
 /// Both formulations' statistics at one grid point.
@@ -452,7 +436,7 @@ fn plot(
 }
 
 fn main() -> Result<()> {
-    let s = Settings::parse()?;
+    let s = Settings::from_args()?;
     let start = std::time::Instant::now();
     let (cells, paths) = higher_order::run(|| run(&s))?;
     for (k, (mean_cos, positive, rel)) in agreement(&cells, s.grid).into_iter().enumerate() {

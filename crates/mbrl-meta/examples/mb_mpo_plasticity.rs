@@ -41,46 +41,35 @@ use plotters::prelude::*;
 use rand::RngCore;
 
 /// Command-line settings.
+#[derive(clap::Parser)]
 struct Settings {
+    /// Output directory.
+    #[arg(long, default_value = "docs/results")]
     out: PathBuf,
+    /// Run seed.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// MB-MPO iterations (a measurement after each).
+    #[arg(long, default_value_t = 3)]
     iterations: usize,
+    /// Grid points per axis.
+    #[arg(long, default_value_t = 31)]
     grid: usize,
+    /// Half-width of the grid.
+    #[arg(long, default_value_t = 3.0)]
     extent: f64,
+    /// Imagined rollouts per member for the inner step.
+    #[arg(long, default_value_t = 40)]
     starts: usize,
+    /// Inner step size.
+    #[arg(long, default_value_t = 0.001)]
     inner_step: f64,
 }
 
 impl Settings {
-    fn parse() -> Result<Self> {
-        let mut s = Settings {
-            out: PathBuf::from("docs/results"),
-            seed: 0,
-            iterations: 3,
-            grid: 31,
-            extent: 3.0,
-            starts: 40,
-            inner_step: 0.001,
-        };
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        for pair in args.chunks(2) {
-            let [key, value] = pair else {
-                return Err(Error::InvalidArgument(format!(
-                    "`{}` has no value",
-                    pair[0]
-                )));
-            };
-            match key.as_str() {
-                "--out" => s.out = PathBuf::from(value),
-                "--seed" => s.seed = number(key, value)?,
-                "--iterations" => s.iterations = number(key, value)?,
-                "--grid" => s.grid = number(key, value)?,
-                "--extent" => s.extent = number(key, value)?,
-                "--starts" => s.starts = number(key, value)?,
-                "--inner-step" => s.inner_step = number(key, value)?,
-                other => return Err(Error::InvalidArgument(format!("unknown option {other}"))),
-            }
-        }
+    /// The command line, checked.
+    fn from_args() -> Result<Self> {
+        let s = <Settings as clap::Parser>::parse();
         if s.iterations == 0 || s.starts == 0 {
             return Err(Error::InvalidArgument(
                 "--iterations and --starts must be at least 1".into(),
@@ -88,13 +77,6 @@ impl Settings {
         }
         Ok(s)
     }
-}
-
-/// `value` of option `key` as a number.
-fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
-    value
-        .parse()
-        .map_err(|_| Error::InvalidArgument(format!("bad value `{value}` for {key}")))
 }
 
 /// Moves to the origin at full speed: optimal for `point2d`.
@@ -428,7 +410,7 @@ fn plot(s: &Settings, maps: &[Maps], points: &[[f32; 2]], path: &Path) -> AnyRes
 }
 
 fn main() -> AnyResult<()> {
-    let s = Settings::parse()?;
+    let s = Settings::from_args()?;
     let start = std::time::Instant::now();
     let states = grid(s.extent, s.grid)?;
     let points: Vec<[f32; 2]> = states
