@@ -138,6 +138,27 @@ pub fn standard_normal(dims: &[usize], rng: &mut dyn RngCore, device: &Device) -
     Ok(Tensor::from_vec(values, dims, device)?)
 }
 
+/// [`Policy::act`] for a [`GaussianPolicy`]: the distribution at detached copies of its
+/// parameters (no graph is built), then its mode or a sample from `rng`.
+pub fn act_gaussian(
+    policy: &dyn GaussianPolicy,
+    obs: &Tensor,
+    deterministic: bool,
+    rng: &mut dyn RngCore,
+) -> Result<Tensor> {
+    let params: Vec<Tensor> = policy
+        .parameters()
+        .iter()
+        .map(|v| v.as_tensor().detach())
+        .collect();
+    let dist = policy.distribution_with(&params, obs)?;
+    if deterministic {
+        Ok(dist.mode())
+    } else {
+        dist.sample(rng)
+    }
+}
+
 /// A policy with a diagonal Gaussian action distribution and trainable parameters.
 pub trait GaussianPolicy: Policy {
     /// The trainable parameters, in a fixed order.

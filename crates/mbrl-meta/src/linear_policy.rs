@@ -5,7 +5,7 @@
 //! task (Sec. 6.7.4, Fig. 17), whose meta-gradients can be drawn as arrows in the plane.
 
 use candle_core::{DType, Device, Tensor, Var};
-use mbrl_core::policy::{DiagGaussian, GaussianPolicy, Policy};
+use mbrl_core::policy::{act_gaussian, DiagGaussian, GaussianPolicy, Policy};
 use mbrl_core::{Error, Result};
 use rand::RngCore;
 
@@ -54,13 +54,7 @@ impl LinearGaussianPolicy {
 
 impl Policy for LinearGaussianPolicy {
     fn act(&self, obs: &Tensor, deterministic: bool, rng: &mut dyn RngCore) -> Result<Tensor> {
-        let params: Vec<Tensor> = self.params.iter().map(|v| v.as_tensor().detach()).collect();
-        let dist = self.distribution_with(&params, obs)?;
-        if deterministic {
-            Ok(dist.mode())
-        } else {
-            dist.sample(rng)
-        }
+        act_gaussian(self, obs, deterministic, rng)
     }
 }
 

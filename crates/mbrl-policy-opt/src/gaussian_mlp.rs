@@ -9,7 +9,7 @@
 use candle_core::{DType, Device, Tensor, Var};
 pub use mbrl_core::kernels::Activation;
 use mbrl_core::kernels::{bias_activation, linear};
-use mbrl_core::policy::{flatten, unflatten, DiagGaussian, GaussianPolicy, Policy};
+use mbrl_core::policy::{act_gaussian, flatten, unflatten, DiagGaussian, GaussianPolicy, Policy};
 use mbrl_core::{Error, Result};
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -233,13 +233,7 @@ impl GaussianMlpPolicy {
 
 impl Policy for GaussianMlpPolicy {
     fn act(&self, obs: &Tensor, deterministic: bool, rng: &mut dyn RngCore) -> Result<Tensor> {
-        let params: Vec<Tensor> = self.params.iter().map(|v| v.as_tensor().detach()).collect();
-        let dist = self.distribution_with(&params, obs)?;
-        if deterministic {
-            Ok(dist.mode())
-        } else {
-            dist.sample(rng)
-        }
+        act_gaussian(self, obs, deterministic, rng)
     }
 }
 
