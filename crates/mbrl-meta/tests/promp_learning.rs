@@ -3,6 +3,10 @@
 //! the untrained policy's post-update return. Thresholds are stated per test, with the numbers
 //! measured when they were written.
 
+/// candle allocates a buffer per op; glibc malloc page-faults on large ones (PERFORMANCE_NOTES).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use mbrl_core::algorithm::{Algorithm, BuildContext};
 use mbrl_envs::{make_factory, EnvConfig};
 use mbrl_meta::trainer::PROMP_ENTRY;
