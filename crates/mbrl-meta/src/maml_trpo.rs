@@ -90,20 +90,6 @@ pub fn post_update_fvp(
         .collect())
 }
 
-/// Every `1 / fraction`-th task (from the first): the tasks whose post-update KL the
-/// Fisher-vector products use (rllab's `subsample_factor`, applied to whole tasks because each
-/// task's adapted policy depends on all of its pre-update samples). Each FVP costs two
-/// second-order gradients through the inner step, so this sets most of a meta step's cost.
-fn fvp_subset<T: Clone>(tasks: &[T], fraction: f64) -> Result<Vec<T>> {
-    if !(fraction > 0.0 && fraction <= 1.0) {
-        return Err(Error::InvalidArgument(format!(
-            "trpo.fvp_subsample must be in (0, 1], got {fraction}"
-        )));
-    }
-    let stride = (1.0 / fraction).round().max(1.0) as usize;
-    Ok(tasks.iter().step_by(stride).cloned().collect())
-}
-
 /// One MAML-TRPO step on `policy`. Must run on a higher-order thread. The step size is not
 /// learnable here (TRPO's trust region is over the policy parameters only).
 pub fn maml_trpo_step(
@@ -146,7 +132,14 @@ pub fn maml_trpo_step(
         return Ok(unchanged);
     }
     let damping = config.cg_damping;
-    let fvp_tasks = fvp_subset(tasks, config.fvp_subsample)?;
+    // Every `stride`-th task (rllab's `subsample_factor`, applied to whole tasks because each
+    // task's adapted policy depends on all of its pre-update samples): each FVP costs two
+    // second-order gradients through the inner step, most of a meta step's cost.
+    let fvp_tasks: Vec<MetaTaskSamples> = tasks
+        .iter()
+        .step_by(config.fvp_stride()?)
+        .cloned()
+        .collect();
     let mut product = |v: &[f64]| -> Result<Vec<f64>> {
         let fv = post_update_fvp(
             policy, &theta_o, &alpha, &fvp_tasks, estimator, fd_epsilon, v,
@@ -200,21 +193,4 @@ pub fn maml_trpo_step(
         }
     }
     Ok(unchanged)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_fvp_subset_is_every_nth_task_from_the_first() {
-        let tasks: Vec<usize> = (0..20).collect();
-        assert_eq!(fvp_subset(&tasks, 1.0).unwrap(), tasks);
-        assert_eq!(fvp_subset(&tasks, 0.2).unwrap(), vec![0, 5, 10, 15]);
-        assert_eq!(fvp_subset(&tasks, 0.5).unwrap().len(), 10);
-        assert_eq!(fvp_subset(&tasks, 0.01).unwrap(), vec![0]);
-        for bad in [0.0, -0.5, 1.5, f64::NAN] {
-            assert!(fvp_subset(&tasks, bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -45,15 +45,20 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
 }
 
-/// The inner step of every estimator on one sampled `point1d-goal` task.
-fn inner_steps(advantage: &AdvantageConfig) -> Vec<Vec<f64>> {
-    let factory = make_factory(&EnvConfig {
+/// `point1d-goal` with its `goal-sign` task family.
+fn point1d_goal() -> mbrl_core::env::EnvFactory {
+    make_factory(&EnvConfig {
         name: "point1d-goal".into(),
         max_episode_steps: None,
         task_family: Some("goal-sign".into()),
         ..EnvConfig::default()
     })
-    .unwrap();
+    .unwrap()
+}
+
+/// The inner step of every estimator on one sampled `point1d-goal` task.
+fn inner_steps(advantage: &AdvantageConfig) -> Vec<Vec<f64>> {
+    let factory = point1d_goal();
     let mut sampler = TaskSampler::new(&factory, 8, 5).unwrap();
     let mut rng = stream_rng(5, Stream::Policy);
     let tasks = sampler.sample_tasks(1, &mut rng).unwrap();
@@ -106,13 +111,7 @@ fn every_estimator_takes_the_same_inner_step_under_finite_horizon_advantages() {
 #[test]
 fn estimators_give_different_meta_gradients_on_one_batch() {
     higher_order::run(|| {
-        let factory = make_factory(&EnvConfig {
-            name: "point1d-goal".into(),
-            max_episode_steps: None,
-            task_family: Some("goal-sign".into()),
-            ..EnvConfig::default()
-        })
-        .unwrap();
+        let factory = point1d_goal();
         let mut sampler = TaskSampler::new(&factory, 10, 1).unwrap();
         let mut rng = stream_rng(1, Stream::Policy);
         let tasks = sampler.sample_tasks(4, &mut rng).unwrap();

@@ -31,6 +31,20 @@ pub struct TrpoConfig {
     pub fvp_subsample: f64,
 }
 
+impl TrpoConfig {
+    /// The Fisher-vector products use every `stride`-th item: `round(1 / fvp_subsample)`;
+    /// errors unless `fvp_subsample` is in (0, 1].
+    pub fn fvp_stride(&self) -> Result<usize> {
+        let fraction = self.fvp_subsample;
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            return Err(Error::InvalidArgument(format!(
+                "trpo.fvp_subsample must be in (0, 1], got {fraction}"
+            )));
+        }
+        Ok((1.0 / fraction).round().max(1.0) as usize)
+    }
+}
+
 impl Default for TrpoConfig {
     fn default() -> Self {
         Self {
@@ -230,13 +244,7 @@ pub fn trpo_step(
     batch: &PolicyBatch,
     config: &TrpoConfig,
 ) -> Result<TrpoStats> {
-    if !(config.fvp_subsample > 0.0 && config.fvp_subsample <= 1.0) {
-        return Err(Error::InvalidArgument(format!(
-            "trpo.fvp_subsample must be in (0, 1], got {}",
-            config.fvp_subsample
-        )));
-    }
-    let stride = (1.0 / config.fvp_subsample).round().max(1.0) as usize;
+    let stride = config.fvp_stride()?;
     let obs = if stride == 1 {
         batch.obs.clone()
     } else {
@@ -257,6 +265,26 @@ mod tests {
     use crate::gaussian_mlp::PolicyConfig;
     use candle_core::Device;
     use mbrl_core::seeding::{stream_rng, Stream};
+
+    /// Every `1/f`-th item from the first (TRPO's samples, MAML-TRPO's tasks).
+    #[test]
+    fn the_fvp_stride_takes_every_nth_item_from_the_first() {
+        let stride = |f: f64| {
+            TrpoConfig {
+                fvp_subsample: f,
+                ..TrpoConfig::default()
+            }
+            .fvp_stride()
+        };
+        let every = |f: f64| -> Vec<usize> { (0..20).step_by(stride(f).unwrap()).collect() };
+        assert_eq!(every(1.0), (0..20).collect::<Vec<_>>());
+        assert_eq!(every(0.2), vec![0, 5, 10, 15]);
+        assert_eq!(every(0.5).len(), 10);
+        assert_eq!(every(0.01), vec![0]);
+        for bad in [0.0, -0.5, 1.5, f64::NAN] {
+            assert!(stride(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn conjugate_gradient_solves_a_small_system() {

@@ -147,15 +147,21 @@ fn scale_rows_and_sum(
                 .map(|(d, s)| task(d, s))
                 .collect()
         };
-        let mut total = vec![0.0f32; width];
-        for part in partial {
-            for (t, p) in total.iter_mut().zip(part) {
-                *t += p;
-            }
-        }
-        sums.extend(total);
+        sums.extend(add_in_order(partial, width));
     }
     sums
+}
+
+/// The element-wise sum of `width`-long partial sums, added in their order (so the result does
+/// not depend on which thread computed which part).
+pub(super) fn add_in_order(partial: Vec<Vec<f32>>, width: usize) -> Vec<f32> {
+    let mut total = vec![0.0f32; width];
+    for part in partial {
+        for (t, p) in total.iter_mut().zip(part) {
+            *t += p;
+        }
+    }
+    total
 }
 
 fn sigmoid(z: f32) -> f32 {

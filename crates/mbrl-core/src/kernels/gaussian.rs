@@ -186,12 +186,7 @@ fn one_pass_grads(
         .zip(grad_mean.par_chunks_mut(chunk))
         .map(|(((a, m), g), out)| task(a, m, g, out))
         .collect();
-    let mut grad_log_std = vec![0.0f32; width];
-    for part in partial {
-        for (total, p) in grad_log_std.iter_mut().zip(part) {
-            *total += p;
-        }
-    }
+    let grad_log_std = elementwise::add_in_order(partial, width);
     let device = act.device();
     Ok((
         Tensor::from_vec(grad_mean, act.shape(), device)?,

@@ -65,28 +65,11 @@ pub const HALF_CHEETAH_STYLE: MjcfStyle = MjcfStyle {
     root_armature: 0.0,
 };
 
-/// Gymnasium's `hopper.xml` (Hopper-v5): geoms `conaffinity="1" condim="1" contype="1"
-/// margin="0.001" solimp=".8 .8 .01" solref=".02 1"` (so the torso, thigh and foot can hit
-/// the non-adjacent links), joint limits at MuJoCo's defaults, RK4 integrator.
-pub const HOPPER_STYLE: MjcfStyle = MjcfStyle {
-    model: "hopper",
-    integrator: "RK4",
-    medium: None,
-    geom_solimp: ".8 .8 .01",
-    geom_solref: ".02 1",
-    condim: 1,
-    contype: 1,
-    conaffinity: 1,
-    margin: 0.001,
-    limit_solimp: MJ_SOLIMP,
-    limit_solref: MJ_SOLREF,
-    root_armature: 0.0,
-};
-
-/// Gymnasium's `walker2d_v5.xml` (Walker2d-v5): geoms `conaffinity="0" condim="3"
-/// contype="1"`, solver settings at MuJoCo's defaults, RK4 integrator.
-pub const WALKER2D_STYLE: MjcfStyle = MjcfStyle {
-    model: "walker2d",
+/// What Gymnasium's hopper, walker2d, swimmer and ant models leave at MuJoCo's defaults: RK4,
+/// no medium, default solver settings, geoms `contype="1" conaffinity="0" condim="3"`, no
+/// margin, no root armature. Each robot's style below overrides its own differences.
+const RK4_DEFAULTS: MjcfStyle = MjcfStyle {
+    model: "",
     integrator: "RK4",
     medium: None,
     geom_solimp: MJ_SOLIMP,
@@ -98,6 +81,26 @@ pub const WALKER2D_STYLE: MjcfStyle = MjcfStyle {
     limit_solimp: MJ_SOLIMP,
     limit_solref: MJ_SOLREF,
     root_armature: 0.0,
+};
+
+/// Gymnasium's `hopper.xml` (Hopper-v5): geoms `conaffinity="1" condim="1" contype="1"
+/// margin="0.001" solimp=".8 .8 .01" solref=".02 1"` (so the torso, thigh and foot can hit
+/// the non-adjacent links), joint limits at MuJoCo's defaults, RK4 integrator.
+pub const HOPPER_STYLE: MjcfStyle = MjcfStyle {
+    model: "hopper",
+    geom_solimp: ".8 .8 .01",
+    geom_solref: ".02 1",
+    condim: 1,
+    conaffinity: 1,
+    margin: 0.001,
+    ..RK4_DEFAULTS
+};
+
+/// Gymnasium's `walker2d_v5.xml` (Walker2d-v5): geoms `conaffinity="0" condim="3"
+/// contype="1"`, solver settings at MuJoCo's defaults, RK4 integrator.
+pub const WALKER2D_STYLE: MjcfStyle = MjcfStyle {
+    model: "walker2d",
+    ..RK4_DEFAULTS
 };
 
 /// Gymnasium's `swimmer.xml` (Swimmer-v5): `<option density="4000" viscosity="0.1"
@@ -106,34 +109,19 @@ pub const WALKER2D_STYLE: MjcfStyle = MjcfStyle {
 /// `armature="0.1"`, which the root joints `slider1`, `slider2`, `free_body_rot` inherit.
 pub const SWIMMER_STYLE: MjcfStyle = MjcfStyle {
     model: "swimmer",
-    integrator: "RK4",
     medium: Some(swimmer::FLUID),
-    geom_solimp: MJ_SOLIMP,
-    geom_solref: MJ_SOLREF,
     condim: 1,
     contype: 0,
-    conaffinity: 0,
-    margin: 0.0,
-    limit_solimp: MJ_SOLIMP,
-    limit_solref: MJ_SOLREF,
     root_armature: 0.1,
+    ..RK4_DEFAULTS
 };
 
 /// Gymnasium's `ant.xml` (Ant-v5): geoms `conaffinity="0" condim="3" margin="0.01"`, solver
 /// settings at MuJoCo's defaults, RK4 integrator.
 pub const ANT_STYLE: MjcfStyle = MjcfStyle {
     model: "ant",
-    integrator: "RK4",
-    medium: None,
-    geom_solimp: MJ_SOLIMP,
-    geom_solref: MJ_SOLREF,
-    condim: 3,
-    contype: 1,
-    conaffinity: 0,
     margin: 0.01,
-    limit_solimp: MJ_SOLIMP,
-    limit_solref: MJ_SOLREF,
-    root_armature: 0.0,
+    ..RK4_DEFAULTS
 };
 
 fn v3(v: [f32; 3]) -> String {
