@@ -8,9 +8,11 @@
 //!   ensembles and trainable models; [`model_env`]: a model as a batched environment;
 //! - [`data`]: trajectories, tensor batches, the replay buffer; [`seeding`]: one run seed, many
 //!   independent streams;
+//! - [`adam`]: Adam with a checkpointable state;
 //! - [`metrics`], [`checkpoint`], [`rollout`] (evaluation), [`runner`] (the training loop) and
 //!   [`algorithm`] (what an algorithm implements to be run and registered);
-//! - [`check_env`]: the properties every environment must pass; [`kernels`]: fused CPU kernels
+//! - [`check_env`]: the properties every environment must pass; [`resume_check`]: the property
+//!   every algorithm's checkpoint must have; [`kernels`]: fused CPU kernels
 //!   (fast `tanh`, bias + activation) for the training hot paths.
 //!
 //! `mbrl-envs` implements environments; `mbrl-models` implements dynamics models;
@@ -24,6 +26,7 @@
 //! # Ok::<(), mbrl_core::Error>(())
 //! ```
 
+pub mod adam;
 pub mod algorithm;
 pub mod check_env;
 pub mod checkpoint;
@@ -35,6 +38,7 @@ pub mod metrics;
 pub mod model;
 pub mod model_env;
 pub mod policy;
+pub mod resume_check;
 pub mod rollout;
 pub mod runner;
 pub mod seeding;

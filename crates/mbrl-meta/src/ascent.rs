@@ -3,28 +3,39 @@
 //! on to the (second-order) graph of an iteration.
 
 use candle_core::backprop::GradStore;
+use std::collections::HashMap;
+
 use candle_core::{Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use mbrl_core::adam::Adam;
 use mbrl_core::Result;
 
 /// Adam (no weight decay) over the policy's parameters and, if learnable, the inner step sizes.
 pub struct Ascent {
-    optimizer: AdamW,
+    optimizer: Adam,
     vars: Vec<Var>,
 }
 
 impl Ascent {
     /// Adam with `learning_rate` over `vars`.
     pub fn new(vars: Vec<Var>, learning_rate: f64) -> Result<Self> {
-        let params = ParamsAdamW {
-            lr: learning_rate,
-            weight_decay: 0.0,
-            ..ParamsAdamW::default()
-        };
         Ok(Self {
-            optimizer: AdamW::new(vars.clone(), params)?,
+            optimizer: Adam::new(vars.clone(), learning_rate)?,
             vars,
         })
+    }
+
+    /// Adam's state as named tensors under `prefix` (see [`Adam::state_tensors`]).
+    pub fn state_tensors(&self, prefix: &str) -> Result<HashMap<String, Tensor>> {
+        self.optimizer.state_tensors(prefix)
+    }
+
+    /// Restores what [`Ascent::state_tensors`] saved.
+    pub fn load_state_tensors(
+        &mut self,
+        prefix: &str,
+        tensors: &HashMap<String, Tensor>,
+    ) -> Result<()> {
+        self.optimizer.load_state_tensors(prefix, tensors)
     }
 
     /// One Adam step that increases `objective`; returns the gradient's global norm.

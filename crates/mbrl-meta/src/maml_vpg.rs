@@ -42,6 +42,16 @@ impl MamlVpg {
         })
     }
 
+    /// The Adam state (saved in checkpoints).
+    pub fn ascent(&self) -> &Ascent {
+        &self.ascent
+    }
+
+    /// The Adam state, to restore it.
+    pub fn ascent_mut(&mut self) -> &mut Ascent {
+        &mut self.ascent
+    }
+
     /// One meta-gradient step. Must run on a higher-order thread.
     pub fn update(
         &mut self,

@@ -86,6 +86,16 @@ impl ProMp {
         })
     }
 
+    /// The Adam state (saved in checkpoints).
+    pub fn ascent(&self) -> &Ascent {
+        &self.ascent
+    }
+
+    /// The Adam state, to restore it.
+    pub fn ascent_mut(&mut self) -> &mut Ascent {
+        &mut self.ascent
+    }
+
     /// The KL coefficient the next update will use.
     pub fn kl_penalty(&self) -> f64 {
         self.kl_penalty

@@ -29,6 +29,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::adaptation::{adapt, InnerStepSize};
+use crate::ascent::Ascent;
 use crate::estimators::Estimator;
 use crate::higher_order;
 use crate::maml_trpo::maml_trpo_step;
@@ -213,6 +214,28 @@ enum Optimiser {
     ProMp(Box<ProMp>),
     Trpo,
     Vpg(Box<MamlVpg>),
+}
+
+/// Checkpoint prefix of the outer Adam's state.
+const OUTER_ADAM: &str = "outer_adam";
+
+impl Optimiser {
+    /// The outer Adam of ProMP and MAML-VPG (TRPO keeps no state between updates).
+    fn ascent(&self) -> Option<&Ascent> {
+        match self {
+            Optimiser::ProMp(promp) => Some(promp.ascent()),
+            Optimiser::Vpg(vpg) => Some(vpg.ascent()),
+            Optimiser::Trpo => None,
+        }
+    }
+
+    fn ascent_mut(&mut self) -> Option<&mut Ascent> {
+        match self {
+            Optimiser::ProMp(promp) => Some(promp.ascent_mut()),
+            Optimiser::Vpg(vpg) => Some(vpg.ascent_mut()),
+            Optimiser::Trpo => None,
+        }
+    }
 }
 
 /// The model-free meta-RL trainer.
@@ -470,6 +493,9 @@ impl Algorithm for MetaTrainer {
         for (i, a) in self.alpha.vars().iter().enumerate() {
             tensors.insert(format!("inner_step_size.{i}"), a.as_tensor().clone());
         }
+        if let Some(ascent) = self.optimiser.ascent() {
+            tensors.extend(ascent.state_tensors(OUTER_ADAM)?);
+        }
         let state = SavedState {
             env_steps: self.env_steps,
             policy_rng: RngState::capture(&self.rng),
@@ -497,6 +523,9 @@ impl Algorithm for MetaTrainer {
                 Error::InvalidArgument(format!("checkpoint lacks tensor `{name}`"))
             })?;
             a.set(t)?;
+        }
+        if let Some(ascent) = self.optimiser.ascent_mut() {
+            ascent.load_state_tensors(OUTER_ADAM, &tensors)?;
         }
         let state: SavedState = serde_json::from_value(state)
             .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;

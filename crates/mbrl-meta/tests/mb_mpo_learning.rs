@@ -9,11 +9,10 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::collections::BTreeMap;
-
 use candle_core::Tensor;
 use mbrl_core::algorithm::{Algorithm, BuildContext};
 use mbrl_core::policy::Policy;
+use mbrl_core::resume_check::deterministic_metrics;
 use mbrl_core::rollout::{eval_seeds, evaluate};
 use mbrl_envs::{make_factory, EnvConfig};
 use mbrl_meta::mb_mpo::ENTRY;
@@ -57,15 +56,6 @@ fn mb_mpo(seed: u64, max_epochs: usize, extra: serde_json::Value) -> Box<dyn Alg
         config,
     })
     .unwrap()
-}
-
-/// The metrics of an iteration without the wall-clock timings.
-fn deterministic_metrics(metrics: &BTreeMap<String, f64>) -> Vec<(String, u64)> {
-    metrics
-        .iter()
-        .filter(|(k, _)| !k.ends_with("_time_s"))
-        .map(|(k, v)| (k.clone(), v.to_bits()))
-        .collect()
 }
 
 #[test]

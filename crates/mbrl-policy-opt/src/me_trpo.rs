@@ -46,7 +46,7 @@ use crate::model_data::{
     env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
     ModelData, FIT_COLUMNS,
 };
-use crate::model_free::table;
+use crate::model_free::{table, POLICY_ADAM};
 use crate::ppo::{Ppo, PpoConfig};
 use crate::trpo::{trpo_step, TrpoConfig};
 
@@ -545,6 +545,9 @@ impl Algorithm for MeTrpo {
         if let Some(change) = &self.last_change {
             tensors.insert("last_change".into(), change.clone());
         }
+        if let Some(ppo) = &self.ppo {
+            tensors.extend(ppo.state_tensors(POLICY_ADAM)?);
+        }
         let state = SavedState {
             env_steps: self.env_steps,
             env_rng: RngState::capture(&self.env_rng),
@@ -564,6 +567,9 @@ impl Algorithm for MeTrpo {
     ) -> Result<()> {
         load_learner_tensors(&self.policy, self.model.as_mut(), &mut self.data, &tensors)?;
         self.last_change = tensors.get("last_change").cloned();
+        if let Some(ppo) = &mut self.ppo {
+            ppo.load_state_tensors(POLICY_ADAM, &tensors)?;
+        }
         let state: SavedState = serde_json::from_value(state)
             .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;
         self.env_steps = state.env_steps;

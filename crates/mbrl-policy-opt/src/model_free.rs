@@ -106,6 +106,9 @@ enum Optimiser {
     Ppo(Box<Ppo>),
 }
 
+/// Checkpoint prefix of a policy Adam state: PPO, ME-PPO and BPTT.
+pub(crate) const POLICY_ADAM: &str = "policy_adam";
+
 /// Model-free TRPO or PPO.
 struct ModelFree {
     method: Method,
@@ -235,7 +238,10 @@ impl Algorithm for ModelFree {
     }
 
     fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {
-        let tensors = policy_tensors(&self.policy);
+        let mut tensors = policy_tensors(&self.policy);
+        if let Optimiser::Ppo(ppo) = &self.optimiser {
+            tensors.extend(ppo.state_tensors(POLICY_ADAM)?);
+        }
         let state = SavedState {
             env_steps: self.env_steps,
             policy_rng: RngState::capture(&self.rng),
@@ -252,6 +258,9 @@ impl Algorithm for ModelFree {
         state: serde_json::Value,
     ) -> Result<()> {
         load_policy_tensors(&self.policy, &tensors)?;
+        if let Optimiser::Ppo(ppo) = &mut self.optimiser {
+            ppo.load_state_tensors(POLICY_ADAM, &tensors)?;
+        }
         let state: SavedState = serde_json::from_value(state)
             .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;
         self.env_steps = state.env_steps;

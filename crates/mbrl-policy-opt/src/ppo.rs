@@ -2,8 +2,10 @@
 //! epochs of Adam over shuffled minibatches, global gradient-norm clipping, and an optional
 //! early stop when the approximate KL exceeds a target (CleanRL's `target_kl`).
 
+use std::collections::HashMap;
+
 use candle_core::{Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use mbrl_core::adam::Adam;
 use mbrl_core::policy::GaussianPolicy;
 use mbrl_core::{Error, Result};
 use rand::seq::SliceRandom;
@@ -62,7 +64,7 @@ pub struct PpoStats {
 /// The PPO optimiser: holds Adam's state across updates.
 pub struct Ppo {
     config: PpoConfig,
-    optimizer: AdamW,
+    optimizer: Adam,
     vars: Vec<Var>,
 }
 
@@ -74,16 +76,25 @@ impl Ppo {
                 "ppo.epochs and ppo.num_minibatches must be at least 1".into(),
             ));
         }
-        let params = ParamsAdamW {
-            lr: config.learning_rate,
-            weight_decay: 0.0,
-            ..ParamsAdamW::default()
-        };
         Ok(Self {
-            optimizer: AdamW::new(vars.clone(), params)?,
+            optimizer: Adam::new(vars.clone(), config.learning_rate)?,
             config,
             vars,
         })
+    }
+
+    /// Adam's state as named tensors under `prefix`, for checkpoints.
+    pub fn state_tensors(&self, prefix: &str) -> Result<HashMap<String, Tensor>> {
+        self.optimizer.state_tensors(prefix)
+    }
+
+    /// Restores what [`Ppo::state_tensors`] saved.
+    pub fn load_state_tensors(
+        &mut self,
+        prefix: &str,
+        tensors: &HashMap<String, Tensor>,
+    ) -> Result<()> {
+        self.optimizer.load_state_tensors(prefix, tensors)
     }
 
     /// Runs the configured epochs on `batch`.

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use mbrl_core::adam::Adam;
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
 use mbrl_core::env::{Env, EnvFactory};
 use mbrl_core::model::{DynamicsModel, TrainableModel};
@@ -35,7 +35,7 @@ use crate::model_data::{
     env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
     ModelData, FIT_COLUMNS,
 };
-use crate::model_free::table;
+use crate::model_free::{table, POLICY_ADAM};
 use crate::ppo::clip_grad_norm;
 use crate::sampler::EpisodeSampler;
 
@@ -126,7 +126,7 @@ pub struct VanillaBptt {
     horizon: usize,
     model: Box<dyn TrainableModel>,
     policy: GaussianMlpPolicy,
-    optimizer: AdamW,
+    optimizer: Adam,
     data: ModelData,
     env_rng: ChaCha8Rng,
     policy_rng: ChaCha8Rng,
@@ -175,14 +175,7 @@ impl VanillaBptt {
             .unwrap_or(DEFAULT_MAX_EPISODE_STEPS);
         let mut policy_rng = stream_rng(seed, Stream::Policy);
         let policy = GaussianMlpPolicy::new(obs_dim, act_dim, policy_config, &mut policy_rng)?;
-        let optimizer = AdamW::new(
-            policy.parameters().to_vec(),
-            ParamsAdamW {
-                lr: config.learning_rate,
-                weight_decay: 0.0,
-                ..ParamsAdamW::default()
-            },
-        )?;
+        let optimizer = Adam::new(policy.parameters().to_vec(), config.learning_rate)?;
         Ok(Self {
             sampler: EpisodeSampler::new(factory, 1, seed)?,
             data: ModelData::new(
@@ -359,7 +352,8 @@ impl Algorithm for VanillaBptt {
     }
 
     fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {
-        let tensors = learner_tensors(&self.policy, self.model.as_ref(), &self.data)?;
+        let mut tensors = learner_tensors(&self.policy, self.model.as_ref(), &self.data)?;
+        tensors.extend(self.optimizer.state_tensors(POLICY_ADAM)?);
         let state = SavedState {
             env_steps: self.env_steps,
             env_rng: RngState::capture(&self.env_rng),
@@ -379,6 +373,7 @@ impl Algorithm for VanillaBptt {
         state: serde_json::Value,
     ) -> Result<()> {
         load_learner_tensors(&self.policy, self.model.as_mut(), &mut self.data, &tensors)?;
+        self.optimizer.load_state_tensors(POLICY_ADAM, &tensors)?;
         let state: SavedState = serde_json::from_value(state)
             .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;
         self.env_steps = state.env_steps;
