@@ -11,8 +11,8 @@
 #
 # Usage: scripts/ablations_half_cheetah.sh [models|sampling|validation]...   (default: all three)
 #        SEEDS="0 1 2" ITERATIONS=5 OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/ablations_half_cheetah.sh models
-# Cost on 2 cores: about 8 minutes per run at the defaults, i.e. ~1.2 h (models), ~2.4 h
-# (sampling), ~2 h (validation).
+# Cost on an idle 2-core machine: 3-7 minutes per run at the defaults (more members, longer),
+# about 2.5 h for all three groups.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-"0 1 2"}
@@ -53,13 +53,17 @@ run() {
   done
 }
 
-# plot GROUP LABEL...: one curve per variant, mean and std over seeds.
+# plot GROUP LABEL...: one curve per variant, mean and std over seeds; LABEL=DIR takes the
+# variant's runs from another group's directory DIR.
 plot() {
   local group=$1
   shift
   local args=()
   for label in "$@"; do
-    args+=("$label=$OUT/$group/$label/me-trpo/half-cheetah")
+    case $label in
+      *=*) args+=("$label/me-trpo/half-cheetah") ;;
+      *) args+=("$label=$OUT/$group/$label/me-trpo/half-cheetah") ;;
+    esac
   done
   "$BIN" plot "${args[@]}" --out "docs/results/half_cheetah_ablation_$group.png" \
     --title "ME-TRPO half-cheetah ablation: $group (mean +- std over seeds $SEEDS)" \
@@ -73,10 +77,12 @@ for group in $GROUPS_TO_RUN; do
       plot models models-1 models-5 models-10
       ;;
     sampling)
-      modes="step_rand model_mean_std model_mean model_med eps_rand one_model"
+      # step_rand is the default, so its runs are the models group's 5-member runs.
+      run models models-5 --set model.members=5
+      modes="model_mean_std model_mean model_med eps_rand one_model"
       for mode in $modes; do run sampling "$mode" --set me_trpo.model_env.sampling="$mode"; done
       # shellcheck disable=SC2086
-      plot sampling $modes
+      plot sampling step_rand="$OUT/models/models-5" $modes
       ;;
     validation)
       run validation ensemble --set me_trpo.validation=ensemble
