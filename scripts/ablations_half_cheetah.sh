@@ -15,6 +15,8 @@
 # about 2.5 h for all three groups.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/resumable_runs.sh
+source scripts/lib/resumable_runs.sh
 SEEDS=${SEEDS:-"0 1 2"}
 ITERATIONS=${ITERATIONS:-5}
 OUT=${OUT:-runs/ablations-half-cheetah}
@@ -26,30 +28,14 @@ if [ -z "${BIN:-}" ]; then
 fi
 mkdir -p docs/results
 
-# finished DIR SEED: whether DIR holds a run of SEED with all ITERATIONS metrics rows.
-finished() {
-  local run
-  for run in "$1"/*-s"$2"; do
-    [ -f "$run/metrics.jsonl" ] && [ "$(wc -l <"$run/metrics.jsonl")" -ge "$ITERATIONS" ] && return 0
-  done
-  return 1
-}
-
-# run GROUP LABEL --set ...: SEEDS runs of one variant under $OUT/GROUP/LABEL. Seeds already
-# finished there are skipped and unfinished runs of a seed removed first, so an interrupted
-# script resumes where it stopped.
+# run GROUP LABEL --set ...: SEEDS runs of one variant under $OUT/GROUP/LABEL (resumable, see
+# scripts/lib/resumable_runs.sh).
 run() {
   local group=$1 label=$2
   shift 2
-  local runs="$OUT/$group/$label/me-trpo/half-cheetah"
   for seed in $SEEDS; do
-    if finished "$runs" "$seed"; then
-      echo "skipping $group/$label seed $seed: finished run in $runs" >&2
-      continue
-    fi
-    rm -rf "$runs"/*-s"$seed"
-    "$BIN" train --config "$CONFIG" --seed "$seed" --out "$OUT/$group/$label" \
-      --set run.iterations="$ITERATIONS" "$@"
+    train_seed "$OUT/$group/$label/me-trpo/half-cheetah" "$seed" "$ITERATIONS" "$BIN" \
+      --config "$CONFIG" --out "$OUT/$group/$label" --set run.iterations="$ITERATIONS" "$@"
   done
 }
 

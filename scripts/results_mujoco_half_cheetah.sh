@@ -11,6 +11,8 @@
 # Resumable: seeds with a finished run under OUT are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/resumable_runs.sh
+source scripts/lib/resumable_runs.sh
 SEEDS=${SEEDS:-"0 1 2"}
 OUT=${OUT:-runs/results-mujoco-half-cheetah}
 THRESHOLD=${THRESHOLD:-1000}
@@ -20,27 +22,12 @@ if [ -z "${BIN:-}" ]; then
   BIN=target/release/mbrl-cli
 fi
 
-# finished DIR SEED ITERATIONS: whether DIR holds a run of SEED with ITERATIONS metrics rows.
-finished() {
-  local run
-  for run in "$1"/*-s"$2"; do
-    [ -f "$run/metrics.jsonl" ] && [ "$(wc -l <"$run/metrics.jsonl")" -ge "$3" ] && return 0
-  done
-  return 1
-}
-
 for spec in me-trpo:40 trpo:100; do
   algo=${spec%%:*}
   iterations=${spec##*:}
   config=configs/$algo/half-cheetah-v5-mujoco.toml
-  runs="$OUT/$algo/half-cheetah-v5"
   for seed in $SEEDS; do
-    if finished "$runs" "$seed" "$iterations"; then
-      echo "skipping $algo seed $seed: finished run in $runs" >&2
-      continue
-    fi
-    rm -rf "$runs"/*-s"$seed"
-    "$BIN" train --config "$config" --seed "$seed" --out "$OUT"
+    train_seed "$OUT/$algo/half-cheetah-v5" "$seed" "$iterations" "$BIN" --config "$config" --out "$OUT"
   done
 done
 mkdir -p docs/results
