@@ -6,6 +6,7 @@
 //! - [`task`]: batched, differentiable reward and termination functions and task families;
 //! - [`policy`]: acting, Gaussian distributions and flat parameters; [`model`]: dynamics
 //!   ensembles and trainable models; [`model_env`]: a model as a batched environment;
+//!   [`biased_model`]: deliberately biased, noisy models for robustness studies;
 //! - [`data`]: trajectories, tensor batches, the replay buffer; [`seeding`]: one run seed, many
 //!   independent streams;
 //! - [`adam`]: Adam with a checkpointable state;
@@ -28,6 +29,7 @@
 
 pub mod adam;
 pub mod algorithm;
+pub mod biased_model;
 pub mod check_env;
 pub mod checkpoint;
 pub mod data;

@@ -16,8 +16,8 @@
 //! - [`trainer`]: the model-free meta-RL trainer and its registry entries;
 //! - [`gradient_variance`]: meta-gradient spread over independent meta-batches (Fig. 15, 17),
 //!   with the two-parameter policy of [`linear_policy`];
-//! - [`mb_mpo`]: MB-MPO (Algorithm 3), meta-learning over a learned ensemble's members, with
-//!   the biased, noisy models of its robustness study in [`biased_model`] and the
+//! - [`mb_mpo`]: MB-MPO (Algorithm 3), meta-learning over a learned ensemble's members (the
+//!   biased, noisy models of its robustness study are `mbrl_core::biased_model`), with the
 //!   uncertainty and plasticity maps of its analysis (Fig. 11) in [`plasticity`].
 //!
 //! ```
@@ -29,7 +29,6 @@
 
 pub mod adaptation;
 pub mod ascent;
-pub mod biased_model;
 pub mod estimators;
 pub mod gradient_variance;
 pub mod higher_order;

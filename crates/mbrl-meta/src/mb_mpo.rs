@@ -18,7 +18,7 @@
 //!
 //! `inner_step_size = 0` is the no-adaptation ablation (Fig. 9: a robust policy over the
 //! ensemble). `model_bias_max` turns on the biased, noisy models of Sec. 5.5.3
-//! ([`crate::biased_model`]), biases redrawn per member every iteration. The policy evaluated
+//! ([`mbrl_core::biased_model`]), biases redrawn per member every iteration. The policy evaluated
 //! by the runner is the pre-update policy, as the thesis reports (Sec. 5.5).
 
 use std::collections::HashMap;
@@ -27,6 +27,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::biased_model::{check_bias_settings, maybe_biased};
 use mbrl_core::data::Trajectory;
 use mbrl_core::env::Env;
 use mbrl_core::model::{DynamicsModel, TrainableModel};
@@ -50,7 +51,6 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::adaptation::{adapt, InnerStepSize};
-use crate::biased_model::BiasedNoisyModel;
 use crate::estimators::Estimator;
 use crate::higher_order;
 use crate::maml_trpo::maml_trpo_step;
@@ -163,25 +163,12 @@ impl MbMpoConfig {
                 self.validation_share
             )));
         }
-        if let Some(b) = self.model_bias_max {
-            if !(b.is_finite() && b >= 0.0) {
-                return Err(Error::InvalidArgument(format!(
-                    "mb_mpo.model_bias_max must be a non-negative number, got {b}"
-                )));
-            }
-            if self.model_noise_std > 0.0 && !self.model_env.sample_noise {
-                return Err(Error::InvalidArgument(
-                    "mb_mpo.model_noise_std needs mb_mpo.model_env.sample_noise = true".into(),
-                ));
-            }
-        }
-        if !(self.model_noise_std.is_finite() && self.model_noise_std >= 0.0) {
-            return Err(Error::InvalidArgument(format!(
-                "mb_mpo.model_noise_std must be a non-negative number, got {}",
-                self.model_noise_std
-            )));
-        }
-        Ok(())
+        check_bias_settings(
+            "mb_mpo",
+            self.model_bias_max,
+            self.model_noise_std,
+            self.model_env.sample_noise,
+        )
     }
 }
 
@@ -366,16 +353,12 @@ impl MbMpo {
     /// robustness study is on.
     fn imagined_env(&mut self) -> Result<Imagined> {
         let c = &self.settings.mb_mpo;
-        let frozen: Arc<dyn DynamicsModel + Sync> = self.model.frozen()?;
-        let model: Arc<dyn DynamicsModel + Sync> = match c.model_bias_max {
-            Some(b_max) => Arc::new(BiasedNoisyModel::draw(
-                frozen,
-                b_max,
-                c.model_noise_std,
-                &mut self.sampler_rng,
-            )?),
-            None => frozen,
-        };
+        let model = maybe_biased(
+            self.model.frozen()?,
+            c.model_bias_max,
+            c.model_noise_std,
+            &mut self.sampler_rng,
+        )?;
         ModelEnv::new(model, self.env.task_functions(), c.model_env.clone())
     }
 

@@ -18,6 +18,8 @@
 //!    none (a fixed `max_policy_iterations`).
 //!
 //! A single-model ensemble (`model.members = 1`) is the single-model TRPO baseline of Ch. 4.
+//! `model_bias_max` trains on deliberately biased, noisy models (the robustness comparison
+//! with MB-MPO of Sec. 5.5.3, Fig. 10; `mbrl_core::biased_model`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::biased_model::{check_bias_settings, maybe_biased};
 use mbrl_core::data::Trajectory;
 use mbrl_core::env::Env;
 use mbrl_core::model::TrainableModel;
@@ -119,6 +122,12 @@ pub struct MeTrpoConfig {
     /// Reset the policy's log-std to `policy.init_log_std` at the start of each policy phase
     /// (Appendix A.1.3: std 1). Default true.
     pub reset_log_std: bool,
+    /// Biased, noisy models for the robustness study (Sec. 5.5.3, Fig. 10): `N(b_k, std^2)`
+    /// added to every predicted next state, `b_k ~ U(0, model_bias_max)` per member, redrawn
+    /// every iteration. Default none (off).
+    pub model_bias_max: Option<f64>,
+    /// Std of the added noise when `model_bias_max` is set. Default 0.1.
+    pub model_noise_std: f64,
     /// How imagined steps use the ensemble.
     pub model_env: ModelEnvConfig,
 }
@@ -143,6 +152,8 @@ impl Default for MeTrpoConfig {
             patience: 25,
             max_policy_iterations: 400,
             reset_log_std: true,
+            model_bias_max: None,
+            model_noise_std: 0.1,
             model_env: ModelEnvConfig::default(),
         }
     }
@@ -251,6 +262,12 @@ impl MeTrpo {
                 "me_trpo.validation_share must be in [0, 1)".into(),
             ));
         }
+        check_bias_settings(
+            "me_trpo",
+            c.model_bias_max,
+            c.model_noise_std,
+            c.model_env.sample_noise,
+        )?;
         let (obs_dim, act_dim) = (
             env.observation_space().flat_dim(),
             env.action_space().flat_dim(),
@@ -339,8 +356,13 @@ impl MeTrpo {
     /// last validation pass ratio).
     fn improve_policy(&mut self, task: Arc<dyn TaskFunctions>) -> Result<(usize, f64, f64)> {
         let c = self.settings.me_trpo.clone();
-        let frozen = self.model.frozen()?;
-        let model_env = ModelEnv::new(frozen, task, c.model_env.clone())?;
+        let model = maybe_biased(
+            self.model.frozen()?,
+            c.model_bias_max,
+            c.model_noise_std,
+            &mut self.sampler_rng,
+        )?;
+        let model_env = ModelEnv::new(model, task, c.model_env.clone())?;
         if c.reset_log_std {
             self.policy
                 .reset_log_std(self.settings.policy.init_log_std)?;

@@ -1,16 +1,65 @@
-//! Deliberately wrong models for MB-MPO's robustness study (thesis Sec. 5.5.3, Fig. 10):
-//! every predicted next state gets biased Gaussian noise `N(b_k, sigma^2)` with one bias
-//! `b_k ~ U(0, b_max)` per ensemble member, added to every coordinate. The trainer redraws
-//! the biases every iteration.
+//! Deliberately wrong models for the robustness study of MB-MPO and ME-TRPO (thesis Sec. 5.5.3,
+//! Fig. 10): every predicted next state gets biased Gaussian noise `N(b_k, sigma^2)` with one
+//! bias `b_k ~ U(0, b_max)` per ensemble member, added to every coordinate. The trainers
+//! redraw the biases every iteration ([`maybe_biased`]) from their `model_bias_max` and
+//! `model_noise_std` settings ([`check_bias_settings`]).
 //!
 //! The wrapper shifts each member's mean by `b_k` and adds `sigma^2` to its predictive
 //! variance, so the noise is drawn where `ModelEnv` draws probabilistic members' noise: it
 //! needs `model_env.sample_noise = true` (the default).
 
+use std::sync::Arc;
+
 use candle_core::Tensor;
-use mbrl_core::model::{DynamicsModel, MemberPredictions};
-use mbrl_core::{Error, Result};
 use rand::{Rng, RngCore};
+
+use crate::model::{DynamicsModel, MemberPredictions};
+use crate::{Error, Result};
+
+/// A shared, thread-safe dynamics model, as the trainers' imagined environments hold them.
+pub type SharedModel = Arc<dyn DynamicsModel + Sync>;
+
+/// `model` with freshly drawn biases (from `rng`) and noise when `bias_max` is set; `model`
+/// itself, drawing nothing, when it is `None`.
+pub fn maybe_biased(
+    model: SharedModel,
+    bias_max: Option<f64>,
+    noise_std: f64,
+    rng: &mut dyn RngCore,
+) -> Result<SharedModel> {
+    Ok(match bias_max {
+        Some(b_max) => Arc::new(BiasedNoisyModel::draw(model, b_max, noise_std, rng)?),
+        None => model,
+    })
+}
+
+/// Checks the `<table>.model_bias_max` and `<table>.model_noise_std` settings; the noise is
+/// drawn by the imagined environment, so it needs `<table>.model_env.sample_noise`.
+pub fn check_bias_settings(
+    table: &str,
+    bias_max: Option<f64>,
+    noise_std: f64,
+    sample_noise: bool,
+) -> Result<()> {
+    if !(noise_std.is_finite() && noise_std >= 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "{table}.model_noise_std must be a non-negative number, got {noise_std}"
+        )));
+    }
+    if let Some(b) = bias_max {
+        if !(b.is_finite() && b >= 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "{table}.model_bias_max must be a non-negative number, got {b}"
+            )));
+        }
+        if noise_std > 0.0 && !sample_noise {
+            return Err(Error::InvalidArgument(format!(
+                "{table}.model_noise_std needs {table}.model_env.sample_noise = true"
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// A model whose member `k` predicts `s' + b_k + N(0, sigma^2)`.
 pub struct BiasedNoisyModel<M> {
@@ -69,8 +118,8 @@ impl<M: DynamicsModel> DynamicsModel for BiasedNoisyModel<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::ScaledDriftEnsemble;
     use candle_core::Device;
-    use mbrl_core::testing::ScaledDriftEnsemble;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -112,5 +161,27 @@ mod tests {
         assert!(
             BiasedNoisyModel::draw(ScaledDriftEnsemble::new(2, None), -1.0, 0.1, &mut rng).is_err()
         );
+    }
+
+    #[test]
+    fn settings_are_checked_and_unset_bias_draws_nothing() {
+        assert!(check_bias_settings("me_trpo", Some(0.5), 0.1, true).is_ok());
+        assert!(check_bias_settings("me_trpo", None, 0.1, false).is_ok());
+        let err = check_bias_settings("me_trpo", Some(0.5), 0.1, false).unwrap_err();
+        assert!(
+            err.to_string().contains("me_trpo.model_env.sample_noise"),
+            "{err}"
+        );
+        let err = check_bias_settings("mb_mpo", Some(f64::NAN), 0.1, true).unwrap_err();
+        assert!(err.to_string().contains("mb_mpo.model_bias_max"), "{err}");
+        assert!(check_bias_settings("mb_mpo", None, -1.0, true).is_err());
+
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let untouched = rng.clone();
+        let model: SharedModel = Arc::new(ScaledDriftEnsemble::new(2, None));
+        maybe_biased(model.clone(), None, 0.1, &mut rng).unwrap();
+        assert_eq!(rng, untouched);
+        maybe_biased(model, Some(0.5), 0.1, &mut rng).unwrap();
+        assert_ne!(rng, untouched);
     }
 }
