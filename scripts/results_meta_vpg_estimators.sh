@@ -2,12 +2,12 @@
 # The thesis's Fig. 14 on a 2-core budget: MAML with a VPG (Adam) outer step and each of the
 # four meta-gradient estimators (LVC, DiCE, MAML, E-MAML) on point-corners (ProMP's config,
 # configs/promp/point-corners.toml: 20 tasks x 20 rollouts, three inner steps), SEEDS seeds
-# each (default 0 1 2), ITERATIONS meta-iterations (default 100). The thesis runs it on
+# each (default 0 1 2), ITERATIONS meta-iterations (default 200). The thesis runs it on
 # MuJoCo locomotion tasks; this is the same comparison on the task where exploration
 # matters most. Writes docs/results/meta_vpg_estimators.{png,csv} (post-update return, mean
 # +- std over seeds) and docs/results/meta_vpg_estimators_pre_update.{png,csv}.
 #
-# Usage: scripts/results_meta_vpg_estimators.sh    (about 5 minutes per run on 2 cores)
+# Usage: scripts/results_meta_vpg_estimators.sh    (about 1.5 minutes per run on 2 cores)
 #        SEEDS="0 1 2" ITERATIONS=100 OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/results_meta_vpg_estimators.sh
 # Resumable: seeds with a finished run under OUT are skipped.
 set -euo pipefail
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/resumable_runs.sh
 source scripts/lib/resumable_runs.sh
 SEEDS=${SEEDS:-"0 1 2"}
-ITERATIONS=${ITERATIONS:-100}
+ITERATIONS=${ITERATIONS:-200}
 OUT=${OUT:-runs/results-meta-vpg-estimators}
 CONFIG=configs/promp/point-corners.toml
 ESTIMATORS="lvc dice maml e-maml"
