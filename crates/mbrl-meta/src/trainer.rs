@@ -16,9 +16,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use candle_core::Tensor;
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::data::Trajectory;
 use mbrl_core::env::EnvFactory;
 use mbrl_core::policy::{GaussianPolicy, Policy};
 use mbrl_core::seeding::{stream_rng, RngState, Stream};
+use mbrl_core::task::Task;
 use mbrl_core::{Error, Result};
 use mbrl_policy_opt::advantages::AdvantageConfig;
 use mbrl_policy_opt::baseline::LinearFeatureBaseline;
@@ -263,6 +265,17 @@ struct SavedState {
     kl_penalty: Option<f64>,
 }
 
+/// One task's rollouts and adaptation ([`MetaTrainer::adapt_to_task`]).
+pub struct TaskAdaptation {
+    /// The batches `D_0 .. D_{K-1}` and the post-update batch, as the outer step uses them.
+    pub samples: MetaTaskSamples,
+    /// The trajectories behind them: drawn with `theta_0` (pre-update) first, with the adapted
+    /// `theta_K` (post-update) last.
+    pub trajectories: Vec<Vec<Trajectory>>,
+    /// The adapted parameters `theta_K` (detached), which drew the last batch.
+    pub adapted: Vec<Tensor>,
+}
+
 /// One iteration's samples and returns.
 pub struct MetaBatch {
     /// Per task: pre-update batches and the post-update batch.
@@ -357,11 +370,7 @@ impl MetaTrainer {
         self.estimator
     }
 
-    fn task_samples(
-        &self,
-        trajectories: &[mbrl_core::data::Trajectory],
-        params: &[Tensor],
-    ) -> Result<TaskSamples> {
+    fn task_samples(&self, trajectories: &[Trajectory], params: &[Tensor]) -> Result<TaskSamples> {
         TaskSamples::from_trajectories(
             trajectories,
             &self.policy,
@@ -371,43 +380,60 @@ impl MetaTrainer {
         )
     }
 
+    /// Algorithm 4, lines 5-10 for one task: rolls out `rollouts_per_task` episodes with
+    /// `theta_k` and adapts, `num_inner_grad_steps` times, then rolls out the adapted policy,
+    /// with the trainer's own sampler, streams and estimator (what each training iteration does
+    /// per task; also the adaptation to a chosen task after training).
+    pub fn adapt_to_task(&mut self, task: &Task) -> Result<TaskAdaptation> {
+        let steps = self.settings.meta.num_inner_grad_steps;
+        let alpha = self.alpha.tensors();
+        self.sampler.set_task(task)?;
+        let mut params = snapshot(&self.policy.parameter_tensors())?;
+        let mut trajectories = Vec::with_capacity(steps + 1);
+        let mut inner = Vec::with_capacity(steps);
+        loop {
+            let actor = ParamsPolicy::new(&self.policy, &params);
+            let batch = self.sampler.rollouts(&actor, &mut self.rng)?;
+            let samples = self.task_samples(&batch, &params)?;
+            trajectories.push(batch);
+            if inner.len() == steps {
+                return Ok(TaskAdaptation {
+                    samples: MetaTaskSamples {
+                        inner,
+                        post: samples,
+                    },
+                    trajectories,
+                    adapted: params,
+                });
+            }
+            params = snapshot(&adapt(
+                &self.policy,
+                &params,
+                std::slice::from_ref(&samples),
+                &alpha,
+                self.estimator,
+            )?)?;
+            inner.push(samples);
+        }
+    }
+
     /// Algorithm 4, lines 3-12: tasks, pre-update rollouts, adaptation, post-update rollouts.
     pub fn collect(&mut self) -> Result<MetaBatch> {
         let meta = self.settings.meta.clone();
         let tasks = self
             .sampler
             .sample_tasks(meta.meta_batch_size, &mut self.task_rng)?;
-        let theta = snapshot(&self.policy.parameter_tensors())?;
-        let alpha = self.alpha.tensors();
         let mut batches = Vec::with_capacity(tasks.len());
         let mut step_returns = vec![0.0; meta.num_inner_grad_steps + 1];
         let mut env_steps = 0u64;
         for task in &tasks {
-            self.sampler.set_task(task)?;
-            let mut params = theta.clone();
-            let mut inner = Vec::with_capacity(meta.num_inner_grad_steps);
-            for (k, step_return) in step_returns.iter_mut().enumerate() {
-                let actor = ParamsPolicy::new(&self.policy, &params);
-                let trajectories = self.sampler.rollouts(&actor, &mut self.rng)?;
-                let samples = self.task_samples(&trajectories, &params)?;
-                env_steps += samples.steps as u64;
-                *step_return += samples.mean_return() / tasks.len() as f64;
-                if k == meta.num_inner_grad_steps {
-                    batches.push(MetaTaskSamples {
-                        inner,
-                        post: samples,
-                    });
-                    break;
-                }
-                params = snapshot(&adapt(
-                    &self.policy,
-                    &params,
-                    std::slice::from_ref(&samples),
-                    &alpha,
-                    self.estimator,
-                )?)?;
-                inner.push(samples);
+            let samples = self.adapt_to_task(task)?.samples;
+            let all = samples.inner.iter().chain(std::iter::once(&samples.post));
+            for (step_return, s) in step_returns.iter_mut().zip(all) {
+                env_steps += s.steps as u64;
+                *step_return += s.mean_return() / tasks.len() as f64;
             }
+            batches.push(samples);
         }
         Ok(MetaBatch {
             tasks: batches,
