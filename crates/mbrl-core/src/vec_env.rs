@@ -3,11 +3,14 @@
 //! Follows Gymnasium's `SyncVectorEnv` with same-step autoreset: when copy `i` ends an
 //! episode, the returned observation row is already the first observation of its next
 //! episode and the true last observation is kept in `final_obs[i]` (CleanRL's
-//! `final_observation`). `reset(Some(seed))` seeds copy `i` with `seed + i`.
+//! `final_observation`). `reset(Some(seed))` seeds copy `i` with `seed + i`. Copies step in
+//! parallel on rayon's threads, with results in copy order.
 
 use candle_core::{Device, Tensor};
 
-use crate::env::{Env, EnvFactory, Info};
+use rayon::prelude::*;
+
+use crate::env::{Env, EnvFactory, Info, Step};
 use crate::space::Space;
 use crate::{Error, Result};
 
@@ -94,6 +97,25 @@ impl VecEnv {
                 format!("{:?}", actions.dims()),
             ));
         }
+        let rows: Vec<Tensor> = (0..n)
+            .map(|i| actions.get(i))
+            .collect::<candle_core::Result<_>>()?;
+        // Copies are independent: step them on rayon's threads (a physics step is ~0.1-1 ms);
+        // `collect` keeps the copies' order, so results do not depend on the thread count.
+        let stepped: Vec<(Step, Option<Tensor>)> = self
+            .envs
+            .par_iter_mut()
+            .zip(rows)
+            .map(|(env, action)| {
+                let step = env.step(&action)?;
+                let next_start = if step.terminated || step.truncated {
+                    Some(env.reset(None)?.0)
+                } else {
+                    None
+                };
+                Ok((step, next_start))
+            })
+            .collect::<Result<_>>()?;
         let mut out = VecStep {
             obs: Tensor::zeros(0, candle_core::DType::F32, &Device::Cpu)?,
             rewards: Vec::with_capacity(n),
@@ -103,18 +125,20 @@ impl VecEnv {
             infos: Vec::with_capacity(n),
         };
         let mut rows = Vec::with_capacity(n);
-        for (i, env) in self.envs.iter_mut().enumerate() {
-            let step = env.step(&actions.get(i)?)?;
+        for (step, next_start) in stepped {
             out.rewards.push(step.reward);
             out.terminated.push(step.terminated);
             out.truncated.push(step.truncated);
             out.infos.push(step.info);
-            if step.terminated || step.truncated {
-                out.final_obs.push(Some(step.obs));
-                rows.push(env.reset(None)?.0);
-            } else {
-                out.final_obs.push(None);
-                rows.push(step.obs);
+            match next_start {
+                Some(start) => {
+                    out.final_obs.push(Some(step.obs));
+                    rows.push(start);
+                }
+                None => {
+                    out.final_obs.push(None);
+                    rows.push(step.obs);
+                }
             }
         }
         out.obs = Tensor::stack(&rows, 0)?;
@@ -174,5 +198,36 @@ mod tests {
         let act = Tensor::new(&[[0.5f32]], &Device::Cpu).unwrap();
         assert!(venv.step(&act).is_err());
         assert!(VecEnv::new(&factory(2), 0).is_err());
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        // 8 copies with autoresets (time limit 3) stepped for 10 batches, on 1 and 2 threads.
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut venv = VecEnv::new(&factory(3), 8).unwrap();
+                venv.reset(Some(5)).unwrap();
+                let mut trace = Vec::new();
+                for t in 0..10 {
+                    let a: Vec<f32> = (0..8).map(|i| ((i + t) % 5) as f32 * 0.3 - 0.6).collect();
+                    let step = venv.step(&Tensor::from_vec(a, (8, 1), &Device::Cpu).unwrap());
+                    let step = step.unwrap();
+                    trace.extend(step.obs.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+                    trace.extend(step.rewards.iter().map(|&r| r as f32));
+                    trace.extend(
+                        step.final_obs
+                            .iter()
+                            .flatten()
+                            .map(|o| o.to_vec1::<f32>().unwrap()[0]),
+                    );
+                }
+                trace
+            })
+        };
+        assert_eq!(run(1), run(2));
     }
 }
