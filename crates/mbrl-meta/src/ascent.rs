@@ -3,8 +3,6 @@
 //! on to the (second-order) graph of an iteration.
 
 use candle_core::backprop::GradStore;
-use std::collections::HashMap;
-
 use candle_core::{Tensor, Var};
 use mbrl_core::adam::Adam;
 use mbrl_core::Result;
@@ -24,18 +22,14 @@ impl Ascent {
         })
     }
 
-    /// Adam's state as named tensors under `prefix` (see [`Adam::state_tensors`]).
-    pub fn state_tensors(&self, prefix: &str) -> Result<HashMap<String, Tensor>> {
-        self.optimizer.state_tensors(prefix)
+    /// The Adam optimiser, whose state goes into checkpoints.
+    pub fn adam(&self) -> &Adam {
+        &self.optimizer
     }
 
-    /// Restores what [`Ascent::state_tensors`] saved.
-    pub fn load_state_tensors(
-        &mut self,
-        prefix: &str,
-        tensors: &HashMap<String, Tensor>,
-    ) -> Result<()> {
-        self.optimizer.load_state_tensors(prefix, tensors)
+    /// The Adam optimiser, to restore its state.
+    pub fn adam_mut(&mut self) -> &mut Adam {
+        &mut self.optimizer
     }
 
     /// One Adam step that increases `objective`; returns the gradient's global norm.

@@ -520,7 +520,7 @@ impl Algorithm for MetaTrainer {
             tensors.insert(format!("inner_step_size.{i}"), a.as_tensor().clone());
         }
         if let Some(ascent) = self.optimiser.ascent() {
-            tensors.extend(ascent.state_tensors(OUTER_ADAM)?);
+            tensors.extend(ascent.adam().state_tensors(OUTER_ADAM)?);
         }
         let state = SavedState {
             env_steps: self.env_steps,
@@ -551,7 +551,7 @@ impl Algorithm for MetaTrainer {
             a.set(t)?;
         }
         if let Some(ascent) = self.optimiser.ascent_mut() {
-            ascent.load_state_tensors(OUTER_ADAM, &tensors)?;
+            ascent.adam_mut().load_state_tensors(OUTER_ADAM, &tensors)?;
         }
         let state: SavedState = serde_json::from_value(state)
             .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;

@@ -568,7 +568,7 @@ impl Algorithm for MeTrpo {
             tensors.insert("last_change".into(), change.clone());
         }
         if let Some(ppo) = &self.ppo {
-            tensors.extend(ppo.state_tensors(POLICY_ADAM)?);
+            tensors.extend(ppo.adam().state_tensors(POLICY_ADAM)?);
         }
         let state = SavedState {
             env_steps: self.env_steps,
@@ -590,7 +590,7 @@ impl Algorithm for MeTrpo {
         load_learner_tensors(&self.policy, self.model.as_mut(), &mut self.data, &tensors)?;
         self.last_change = tensors.get("last_change").cloned();
         if let Some(ppo) = &mut self.ppo {
-            ppo.load_state_tensors(POLICY_ADAM, &tensors)?;
+            ppo.adam_mut().load_state_tensors(POLICY_ADAM, &tensors)?;
         }
         let state: SavedState = serde_json::from_value(state)
             .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;

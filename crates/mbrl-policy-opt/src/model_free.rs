@@ -240,7 +240,7 @@ impl Algorithm for ModelFree {
     fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {
         let mut tensors = policy_tensors(&self.policy);
         if let Optimiser::Ppo(ppo) = &self.optimiser {
-            tensors.extend(ppo.state_tensors(POLICY_ADAM)?);
+            tensors.extend(ppo.adam().state_tensors(POLICY_ADAM)?);
         }
         let state = SavedState {
             env_steps: self.env_steps,
@@ -259,7 +259,7 @@ impl Algorithm for ModelFree {
     ) -> Result<()> {
         load_policy_tensors(&self.policy, &tensors)?;
         if let Optimiser::Ppo(ppo) = &mut self.optimiser {
-            ppo.load_state_tensors(POLICY_ADAM, &tensors)?;
+            ppo.adam_mut().load_state_tensors(POLICY_ADAM, &tensors)?;
         }
         let state: SavedState = serde_json::from_value(state)
             .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;

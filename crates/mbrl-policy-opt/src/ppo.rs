@@ -2,8 +2,6 @@
 //! epochs of Adam over shuffled minibatches, global gradient-norm clipping, and an optional
 //! early stop when the approximate KL exceeds a target (CleanRL's `target_kl`).
 
-use std::collections::HashMap;
-
 use candle_core::{Tensor, Var};
 use mbrl_core::adam::Adam;
 use mbrl_core::policy::GaussianPolicy;
@@ -83,18 +81,14 @@ impl Ppo {
         })
     }
 
-    /// Adam's state as named tensors under `prefix`, for checkpoints.
-    pub fn state_tensors(&self, prefix: &str) -> Result<HashMap<String, Tensor>> {
-        self.optimizer.state_tensors(prefix)
+    /// The Adam optimiser, whose state goes into checkpoints.
+    pub fn adam(&self) -> &Adam {
+        &self.optimizer
     }
 
-    /// Restores what [`Ppo::state_tensors`] saved.
-    pub fn load_state_tensors(
-        &mut self,
-        prefix: &str,
-        tensors: &HashMap<String, Tensor>,
-    ) -> Result<()> {
-        self.optimizer.load_state_tensors(prefix, tensors)
+    /// The Adam optimiser, to restore its state.
+    pub fn adam_mut(&mut self) -> &mut Adam {
+        &mut self.optimizer
     }
 
     /// Runs the configured epochs on `batch`.
