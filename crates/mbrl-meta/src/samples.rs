@@ -24,9 +24,11 @@ pub struct SurrogateTerms {
     pub weights: Tensor,
     /// Advantages (GAE with the task's own baseline, normalised per task if configured).
     pub advantages: Tensor,
-    /// `gamma^t r_t`: the per-step rewards of DiCE (Eq. 15).
+    /// `gamma^t r_t`: the per-step rewards of DiCE (Eq. 15); with normalised advantages,
+    /// shifted and scaled so that `gamma^t (r_t - b_t)` has zero mean and unit std per task.
     pub discounted_rewards: Tensor,
-    /// `gamma^t b(s_t)`: the baseline of DiCE's variance-reduction term (Foerster et al., 2018).
+    /// `gamma^t b(s_t)`: the baseline of DiCE's variance-reduction term (Foerster et al., 2018),
+    /// with the same scale as `discounted_rewards`.
     pub discounted_baselines: Tensor,
     /// Log-probabilities of the actions under the policy that sampled them (no gradient).
     pub ref_log_prob: Tensor,
@@ -96,15 +98,19 @@ impl TaskSamples {
         }
         let steps: usize = trajs.iter().map(|t| t.len()).sum();
         if config.normalize_advantages && steps > 1 {
-            let mean = adv.iter().sum::<f64>() / steps as f64;
-            let var = adv
-                .iter()
-                .zip(&mask)
-                .map(|(a, m)| m * (a - mean).powi(2))
-                .sum::<f64>()
-                / steps as f64;
+            let (mean, std) = masked_mean_std(&adv, &mask, steps);
             for (a, m) in adv.iter_mut().zip(&mask) {
-                *a = m * (*a - mean) / (var.sqrt() + 1e-8);
+                *a = m * (*a - mean) / std;
+            }
+            // DiCE's terms as the reference implementation normalises its "adjusted rewards"
+            // `gamma^t (r_t - b_t)`: their mean comes off the rewards (a constant inside the
+            // magic box, zero in expectation) and both terms are divided by their std, so the
+            // inner step has the scale of the normalised-advantage estimators.
+            let adjusted: Vec<f64> = disc_r.iter().zip(&disc_b).map(|(r, b)| r - b).collect();
+            let (mean, std) = masked_mean_std(&adjusted, &mask, steps);
+            for ((r, b), m) in disc_r.iter_mut().zip(disc_b.iter_mut()).zip(&mask) {
+                *r = m * (*r - mean) / std;
+                *b = m * *b / std;
             }
         }
         let dev = Device::Cpu;
@@ -206,4 +212,104 @@ pub fn snapshot(params: &[Tensor]) -> Result<Vec<Tensor>> {
         .iter()
         .map(|p| Ok(p.copy()?.detach()))
         .collect::<Result<Vec<_>>>()
+}
+
+/// Mean and std (plus 1e-8) of the `mask`ed entries of `values`, `steps` of them.
+fn masked_mean_std(values: &[f64], mask: &[f64], steps: usize) -> (f64, f64) {
+    let mean = values.iter().zip(mask).map(|(v, m)| m * v).sum::<f64>() / steps as f64;
+    let var = values
+        .iter()
+        .zip(mask)
+        .map(|(v, m)| m * (v - mean).powi(2))
+        .sum::<f64>()
+        / steps as f64;
+    (mean, var.sqrt() + 1e-8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mbrl_core::testing::LinearGaussianPolicy;
+
+    /// Three trajectories of different lengths (so some cells are padding) with rewards far
+    /// from zero mean.
+    fn samples(normalize_advantages: bool) -> TaskSamples {
+        let trajectories: Vec<Trajectory> = [4usize, 6, 5]
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| {
+                let mut traj = Trajectory::new(vec![0.1 * i as f32], 1);
+                for t in 0..len {
+                    let x = (i * 7 + t) as f32 * 0.1;
+                    traj.push(&[x.sin()], 20.0 + 3.0 * (x as f64).cos(), vec![x])
+                        .unwrap();
+                }
+                traj
+            })
+            .collect();
+        let policy = LinearGaussianPolicy::new(1, 1, 0.0).unwrap();
+        let config = AdvantageConfig {
+            normalize_advantages,
+            ..AdvantageConfig::default()
+        };
+        TaskSamples::from_trajectories(
+            &trajectories,
+            &policy,
+            &policy.parameter_tensors(),
+            &mut LinearFeatureBaseline::new(),
+            &config,
+        )
+        .unwrap()
+    }
+
+    fn cells(t: &Tensor) -> Vec<f64> {
+        let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        v.into_iter().map(f64::from).collect()
+    }
+
+    #[test]
+    fn normalisation_gives_dice_adjusted_rewards_zero_mean_and_unit_std() {
+        let raw = samples(false);
+        let normalised = samples(true);
+        let mask: Vec<f64> = cells(&raw.terms.weights)
+            .iter()
+            .map(|w| if *w > 0.0 { 1.0 } else { 0.0 })
+            .collect();
+        let adjusted = |s: &TaskSamples| -> Vec<f64> {
+            cells(&s.terms.discounted_rewards)
+                .iter()
+                .zip(cells(&s.terms.discounted_baselines))
+                .map(|(r, b)| r - b)
+                .collect()
+        };
+        let (raw_adj, adj) = (adjusted(&raw), adjusted(&normalised));
+        let (mean, std) = masked_mean_std(&adj, &mask, normalised.steps);
+        assert!(
+            mean.abs() < 1e-5 && (std - 1.0).abs() < 1e-4,
+            "{mean} {std}"
+        );
+        // An affine map of the raw adjusted rewards, zero on padding.
+        let (raw_mean, raw_std) = masked_mean_std(&raw_adj, &mask, raw.steps);
+        assert!(
+            raw_std > 0.1 && raw_mean.abs() > 1.0,
+            "{raw_mean} {raw_std}"
+        );
+        for ((a, r), m) in adj.iter().zip(&raw_adj).zip(&mask) {
+            assert!(
+                (a - m * (r - raw_mean) / raw_std).abs() < 1e-4,
+                "{a} vs {r}"
+            );
+        }
+        // The baselines are only rescaled.
+        let ratio: Vec<f64> = cells(&normalised.terms.discounted_baselines)
+            .iter()
+            .zip(cells(&raw.terms.discounted_baselines))
+            .filter(|(_, b)| b.abs() > 1e-3)
+            .map(|(n, b)| n / b)
+            .collect();
+        assert!(
+            ratio.iter().all(|q| (q - 1.0 / raw_std).abs() < 1e-4),
+            "{ratio:?}"
+        );
+    }
 }
