@@ -4,7 +4,8 @@
 # each (default 0 1 2), ITERATIONS iterations of 3000 real steps (default 8):
 #   efficiency   MB-MPO vs ME-TRPO: evaluation return against real steps (Sec. 5.5.1)
 #   robustness   both with biased, noisy models, b_max in {0, 0.5, 1.0} (Fig. 10)
-#   adaptation   MB-MPO with inner step 0.001 vs 0 (no adaptation; Fig. 9)
+#   adaptation   MB-MPO with inner step 0.001 vs 0 (no adaptation; Fig. 9, which uses horizon
+#                1000: here 100, like the other groups)
 #   exploration  MB-MPO collecting real data with the adapted policies (tailored exploration,
 #                Appendix B.1) vs with the pre-update policy
 # Each group writes a plot, its CSV and a table (real steps to THRESHOLD, default 0) to
