@@ -7,7 +7,8 @@
 #   sampling    the six ensemble sampling modes of Appendix A.4.1
 #   validation  the policy-phase judges of Appendix A.4.2: ensemble, one model, the TRPO
 #               batches' mean, the real environment (oracle), 50 and 5 fixed updates
-# Each group writes a plot and a table to docs/results/. Groups can be run separately:
+# Each group writes a plot, its CSV and a table (real steps to a mean evaluation return of
+# THRESHOLD, default 0, and the final mean and std) to docs/results/. Groups can be run separately:
 #
 # Usage: scripts/ablations_half_cheetah.sh [models|sampling|validation]...   (default: all three)
 #        SEEDS="0 1 2" ITERATIONS=5 OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/ablations_half_cheetah.sh models
@@ -19,6 +20,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib/resumable_runs.sh
 SEEDS=${SEEDS:-"0 1 2"}
 ITERATIONS=${ITERATIONS:-5}
+THRESHOLD=${THRESHOLD:-0}
 OUT=${OUT:-runs/ablations-half-cheetah}
 GROUPS_TO_RUN=${*:-models sampling validation}
 CONFIG=configs/me-trpo/half-cheetah-short.toml
@@ -52,7 +54,7 @@ plot() {
     esac
   done
   "$BIN" plot "${args[@]}" --out "docs/results/half_cheetah_ablation_$group.png" \
-    --title "ME-TRPO half-cheetah ablation: $group (mean +- std over seeds $SEEDS)" \
+    --threshold "$THRESHOLD" --title "ME-TRPO half-cheetah ablation: $group (mean +- std over seeds $SEEDS)" \
     | tee "docs/results/half_cheetah_ablation_$group.md"
 }
 
