@@ -6,14 +6,15 @@
 #   models      1 vs 5 vs 10 ensemble members (Fig. 5)
 #   sampling    the six ensemble sampling modes of Appendix A.4.1
 #   validation  the policy-phase judges of Appendix A.4.2: ensemble, one model, the TRPO
-#               batches' mean, the real environment (oracle), 50 and 5 fixed updates
+#               batches' mean, the real environment (oracle), each allowed up to JUDGED_UPDATES
+#               (default 200) updates per phase, against 50 and 5 fixed updates
 # Each group writes a plot, its CSV and a table (real steps to a mean evaluation return of
 # THRESHOLD, default 0, and the final mean and std) to docs/results/. Groups can be run separately:
 #
 # Usage: scripts/ablations_half_cheetah.sh [models|sampling|validation]...   (default: all three)
 #        SEEDS="0 1 2" ITERATIONS=5 OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/ablations_half_cheetah.sh models
 # Cost on an idle 2-core machine: 3-7 minutes per run at the defaults (more members, longer),
-# about 2.5 h for all three groups.
+# up to ~12 for the judged validation runs; about 4 h for all three groups.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/resumable_runs.sh
@@ -21,6 +22,7 @@ source scripts/lib/resumable_runs.sh
 SEEDS=${SEEDS:-"0 1 2"}
 ITERATIONS=${ITERATIONS:-5}
 THRESHOLD=${THRESHOLD:-0}
+JUDGED_UPDATES=${JUDGED_UPDATES:-200}
 OUT=${OUT:-runs/ablations-half-cheetah}
 GROUPS_TO_RUN=${*:-models sampling validation}
 CONFIG=configs/me-trpo/half-cheetah-short.toml
@@ -73,10 +75,12 @@ for group in $GROUPS_TO_RUN; do
       plot sampling step_rand="$OUT/models/models-5" $modes
       ;;
     validation)
-      run validation ensemble --set me_trpo.validation=ensemble
-      run validation one_model --set me_trpo.validation=one_model
-      run validation trpo_mean --set me_trpo.validation=trpo_mean
-      run validation real --set me_trpo.validation=real
+      # The judges may run up to JUDGED_UPDATES updates per phase (the short config's cap of 50
+      # binds before any judge stops a phase, which would make them all equal to no_early_50).
+      for judge in ensemble one_model trpo_mean real; do
+        run validation "$judge" --set me_trpo.validation="$judge" \
+          --set me_trpo.max_policy_iterations="$JUDGED_UPDATES"
+      done
       run validation no_early_50 --set me_trpo.validation=none --set me_trpo.max_policy_iterations=50
       run validation no_early_5 --set me_trpo.validation=none --set me_trpo.max_policy_iterations=5
       plot validation ensemble one_model trpo_mean real no_early_50 no_early_5
