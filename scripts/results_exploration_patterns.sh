@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Thesis Fig. 16 (Sec. 6.7.3): pre-update exploration and post-update exploitation on
 # point-corners of meta-policies trained with MAML-TRPO and the LVC, MAML and E-MAML estimators
-# (configs/maml-trpo/point-corners.toml) and with ProMP (configs/promp/point-corners.toml), for
-# SEEDS (default 0 1 2), JOBS (default 2) runs at a time. Per-run outputs and logs go to RUNS
+# (configs/maml-trpo/point-corners.toml), with WITH_PROMP=1 also ProMP
+# (configs/promp/point-corners.toml), for SEEDS (default 0 1 2), JOBS (default 2) runs at a time. Per-run outputs and logs go to RUNS
 # (default runs/exploration_patterns); finished runs (their *_returns.csv exists there) are
 # skipped, so an interrupted invocation resumes.
 # Writes docs/results/exploration_patterns.csv (trajectories), exploration_patterns_seed<S>.png,
 # exploration_patterns_returns.csv, exploration_patterns_training.csv and
 # exploration_patterns.md (tables; a "## Reading" section already in it is kept).
 #
-# Usage: scripts/results_exploration_patterns.sh   (about 6 minutes per MAML-TRPO run, 4 per
-#        ProMP run, on 2 busy cores)
+# Usage: scripts/results_exploration_patterns.sh   (60 iterations of MAML-TRPO took about 15
+#        minutes per run, two runs at a time, on 2 cores shared with other jobs)
 #        SEEDS="0" ITERATIONS=5 OUT=/tmp/ep scripts/results_exploration_patterns.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +29,8 @@ LEARNERS=(
   "LVC-TRPO|configs/maml-trpo/point-corners.toml|--estimator lvc"
   "MAML-TRPO|configs/maml-trpo/point-corners.toml|--estimator maml"
   "E-MAML-TRPO|configs/maml-trpo/point-corners.toml|--estimator e-maml"
-  "ProMP|configs/promp/point-corners.toml|"
 )
+if [ "${WITH_PROMP:-0}" = 1 ]; then LEARNERS+=("ProMP|configs/promp/point-corners.toml|"); fi
 commands="$runs/commands.txt" todo="$runs/todo.txt"
 : > "$commands"
 : > "$todo"
