@@ -8,8 +8,8 @@
 #
 # Usage: scripts/results_meta_rl_locomotion.sh [half-cheetah-fwd-back|ant-random-direction]...
 #        SEEDS="0 1 2" ITERATIONS=100 OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/results_meta_rl_locomotion.sh half-cheetah-fwd-back
-# Cost: about 25 s per half-cheetah iteration on a loaded 2-core machine (~40 min per run),
-# more for ant. Resumable: seeds with a finished run under OUT are skipped.
+# Cost on 2 cores: about 12 s per half-cheetah iteration (~20 min per run, ~3 h for the nine),
+# about 4x that for ant (its physics step is 4x slower). Resumable: seeds with a finished run under OUT are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/resumable_runs.sh
