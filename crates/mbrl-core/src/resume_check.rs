@@ -47,7 +47,13 @@ pub fn check_resume(
         deterministic_metrics(&a.metrics),
         deterministic_metrics(&b.metrics),
     );
-    for ((key, x), (_, y)) in a.iter().zip(&b) {
+    for ((key, x), (other_key, y)) in a.iter().zip(&b) {
+        if key != other_key {
+            return Err(Error::InvalidArgument(format!(
+                "{}: metric `{other_key}` after resuming where `{key}` was without",
+                original.name()
+            )));
+        }
         if x != y {
             return Err(Error::InvalidArgument(format!(
                 "{}: metric `{key}` is {} after resuming, {} without",
