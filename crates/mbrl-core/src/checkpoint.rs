@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -39,6 +40,19 @@ pub fn config_hash(value: &serde_json::Value) -> String {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{hash:016x}")
+}
+
+/// An algorithm's non-tensor state as the JSON stored in [`CheckpointMeta::state`].
+pub fn state_to_json<T: Serialize>(state: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(state)
+        .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))
+}
+
+/// Reads back what [`state_to_json`] stored; a mismatch (e.g. a checkpoint of another version)
+/// is an error that says which field.
+pub fn state_from_json<T: DeserializeOwned>(state: serde_json::Value) -> Result<T> {
+    serde_json::from_value(state)
+        .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))
 }
 
 fn stem(iteration: u64) -> String {

@@ -28,18 +28,20 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
 use mbrl_core::biased_model::{check_bias_settings, maybe_biased};
+use mbrl_core::checkpoint::{state_from_json, state_to_json};
 use mbrl_core::data::Trajectory;
 use mbrl_core::env::Env;
 use mbrl_core::model::{DynamicsModel, TrainableModel};
 use mbrl_core::model_env::{ModelEnv, ModelEnvConfig};
 use mbrl_core::policy::{GaussianPolicy, Policy, RandomPolicy};
 use mbrl_core::rollout::{rollout_episode, DEFAULT_MAX_EPISODE_STEPS};
-use mbrl_core::seeding::{stream_rng, RngState, Stream};
+use mbrl_core::seeding::{stream_rng, Stream};
 use mbrl_core::{Error, Result};
 use mbrl_policy_opt::advantages::AdvantageConfig;
 use mbrl_policy_opt::baseline::LinearFeatureBaseline;
 use mbrl_policy_opt::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use mbrl_policy_opt::imagination::imagine_members;
+use mbrl_policy_opt::learner_rngs::{LearnerProgress, LearnerRngs};
 use mbrl_policy_opt::model_data::{
     env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
     ModelData, FIT_COLUMNS,
@@ -245,15 +247,6 @@ impl Policy for BlockPolicy<'_> {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct SavedState {
-    env_steps: u64,
-    env_rng: RngState,
-    policy_rng: RngState,
-    model_rng: RngState,
-    sampler_rng: RngState,
-}
-
 /// MB-MPO state.
 pub struct MbMpo {
     settings: Settings,
@@ -263,10 +256,7 @@ pub struct MbMpo {
     policy: GaussianMlpPolicy,
     alpha: InnerStepSize,
     data: ModelData,
-    env_rng: ChaCha8Rng,
-    policy_rng: ChaCha8Rng,
-    model_rng: ChaCha8Rng,
-    sampler_rng: ChaCha8Rng,
+    rngs: LearnerRngs,
     env_steps: u64,
 }
 
@@ -303,10 +293,12 @@ impl MbMpo {
             model,
             policy,
             alpha,
-            env_rng: stream_rng(seed, Stream::Env),
-            policy_rng,
-            model_rng,
-            sampler_rng: stream_rng(seed, Stream::Sampler),
+            rngs: LearnerRngs {
+                env: stream_rng(seed, Stream::Env),
+                policy: policy_rng,
+                model: model_rng,
+                sampler: stream_rng(seed, Stream::Sampler),
+            },
             env_steps: 0,
         })
     }
@@ -357,7 +349,7 @@ impl MbMpo {
             self.model.frozen()?,
             c.model_bias_max,
             c.model_noise_std,
-            &mut self.sampler_rng,
+            &mut self.rngs.sampler,
         )?;
         ModelEnv::new(model, self.env.task_functions(), c.model_env.clone())
     }
@@ -367,7 +359,7 @@ impl MbMpo {
         let n = tasks * self.settings.mb_mpo.rollouts_per_task;
         let size = pool.dim(0)?;
         let picks: Vec<u32> = (0..n)
-            .map(|_| self.sampler_rng.random_range(0..size) as u32)
+            .map(|_| self.rngs.sampler.random_range(0..size) as u32)
             .collect();
         Ok(pool.index_select(&Tensor::from_vec(picks, n, &Device::Cpu)?, 0)?)
     }
@@ -392,9 +384,9 @@ impl MbMpo {
         members: &[usize],
     ) -> Result<(Vec<TaskSamples>, Vec<Vec<Tensor>>)> {
         let starts = self.draw_starts(pool, members.len())?;
-        let mut rng = self.sampler_rng.clone();
+        let mut rng = self.rngs.sampler.clone();
         let adapted = self.adapt_from(env, &starts, members, &mut rng);
-        self.sampler_rng = rng;
+        self.rngs.sampler = rng;
         adapted
     }
 
@@ -457,7 +449,7 @@ impl MbMpo {
             self.horizon,
             false,
             &rows,
-            &mut self.sampler_rng,
+            &mut self.rngs.sampler,
         )?;
         let mut tasks = Vec::with_capacity(members.len());
         for ((block, params), samples) in trajectories.chunks(n).zip(&adapted).zip(pre) {
@@ -558,8 +550,8 @@ impl Algorithm for MbMpo {
             let random = RandomPolicy::new(space)?;
             let trajectories = real_episodes(
                 self.env.as_mut(),
-                &mut self.env_rng,
-                &mut self.policy_rng,
+                &mut self.rngs.env,
+                &mut self.rngs.policy,
                 &[&random],
                 c.initial_random_steps,
             )?;
@@ -572,14 +564,14 @@ impl Algorithm for MbMpo {
         let fit = self.model.fit(
             &self.data.train,
             Some(&self.data.validation),
-            &mut self.model_rng,
+            &mut self.rngs.model,
         )?;
         let model_time = clock.elapsed().as_secs_f64();
 
         // 3. Meta-optimise over the members (tasks) in imagination.
         let clock = Instant::now();
         let env = self.imagined_env()?;
-        let pool = real_start_states(self.env.as_mut(), &mut self.env_rng, c.start_state_pool)?;
+        let pool = real_start_states(self.env.as_mut(), &mut self.rngs.env, c.start_state_pool)?;
         let (mut pre_return, mut post_return, mut kls) = (f64::NAN, f64::NAN, Vec::new());
         let (mut imagination_time, mut meta_update_time) = (0.0, 0.0);
         for _ in 0..c.meta_steps {
@@ -608,8 +600,8 @@ impl Algorithm for MbMpo {
         let actors: Vec<&dyn Policy> = actors.iter().map(|a| a as &dyn Policy).collect();
         let trajectories = real_episodes(
             self.env.as_mut(),
-            &mut self.env_rng,
-            &mut self.policy_rng,
+            &mut self.rngs.env,
+            &mut self.rngs.policy,
             &actors,
             c.steps_per_iteration,
         )?;
@@ -659,16 +651,8 @@ impl Algorithm for MbMpo {
 
     fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {
         let tensors = learner_tensors(&self.policy, self.model.as_ref(), &self.data)?;
-        let state = SavedState {
-            env_steps: self.env_steps,
-            env_rng: RngState::capture(&self.env_rng),
-            policy_rng: RngState::capture(&self.policy_rng),
-            model_rng: RngState::capture(&self.model_rng),
-            sampler_rng: RngState::capture(&self.sampler_rng),
-        };
-        let json =
-            serde_json::to_value(state).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        Ok((tensors, json))
+        let progress = LearnerProgress::capture(self.env_steps, &self.rngs);
+        Ok((tensors, state_to_json(&progress)?))
     }
 
     fn load_state(
@@ -677,13 +661,8 @@ impl Algorithm for MbMpo {
         state: serde_json::Value,
     ) -> Result<()> {
         load_learner_tensors(&self.policy, self.model.as_mut(), &mut self.data, &tensors)?;
-        let state: SavedState = serde_json::from_value(state)
-            .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;
-        self.env_steps = state.env_steps;
-        self.env_rng = state.env_rng.restore();
-        self.policy_rng = state.policy_rng.restore();
-        self.model_rng = state.model_rng.restore();
-        self.sampler_rng = state.sampler_rng.restore();
+        let progress: LearnerProgress = state_from_json(state)?;
+        self.env_steps = progress.restore(&mut self.rngs);
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use candle_core::Tensor;
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::checkpoint::{state_from_json, state_to_json};
 use mbrl_core::data::Trajectory;
 use mbrl_core::env::EnvFactory;
 use mbrl_core::policy::{GaussianPolicy, Policy};
@@ -532,9 +533,7 @@ impl Algorithm for MetaTrainer {
                 _ => None,
             },
         };
-        let json =
-            serde_json::to_value(state).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        Ok((tensors, json))
+        Ok((tensors, state_to_json(&state)?))
     }
 
     fn load_state(
@@ -553,8 +552,7 @@ impl Algorithm for MetaTrainer {
         if let Some(ascent) = self.optimiser.ascent_mut() {
             ascent.adam_mut().load_state_tensors(OUTER_ADAM, &tensors)?;
         }
-        let state: SavedState = serde_json::from_value(state)
-            .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;
+        let state: SavedState = state_from_json(state)?;
         self.env_steps = state.env_steps;
         self.rng = state.policy_rng.restore();
         self.task_rng = state.task_rng.restore();

@@ -21,6 +21,7 @@ pub mod advantages;
 pub mod baseline;
 pub mod gaussian_mlp;
 pub mod imagination;
+pub mod learner_rngs;
 pub mod me_trpo;
 pub mod model_data;
 pub mod model_free;

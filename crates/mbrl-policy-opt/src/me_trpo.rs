@@ -28,13 +28,14 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
 use mbrl_core::biased_model::{check_bias_settings, maybe_biased};
+use mbrl_core::checkpoint::{state_from_json, state_to_json};
 use mbrl_core::data::Trajectory;
 use mbrl_core::env::Env;
 use mbrl_core::model::TrainableModel;
 use mbrl_core::model_env::{ModelEnv, ModelEnvConfig};
 use mbrl_core::policy::{standard_normal, DiagGaussian, GaussianPolicy, Policy};
 use mbrl_core::rollout::{evaluate, rollout_episode, DEFAULT_MAX_EPISODE_STEPS};
-use mbrl_core::seeding::{stream_rng, RngState, Stream};
+use mbrl_core::seeding::{stream_rng, Stream};
 use mbrl_core::task::TaskFunctions;
 use mbrl_core::{Error, Result};
 use rand::{Rng, RngCore};
@@ -45,6 +46,7 @@ use crate::advantages::{process_trajectories, AdvantageConfig};
 use crate::baseline::LinearFeatureBaseline;
 use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use crate::imagination::{imagine, imagine_members, returns_per_member};
+use crate::learner_rngs::{LearnerProgress, LearnerRngs};
 use crate::model_data::{
     env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
     ModelData, FIT_COLUMNS,
@@ -208,10 +210,7 @@ pub struct MeTrpo {
     data: ModelData,
     /// `|theta_after - theta_before|` of the last policy phase (parameter-noise scale).
     last_change: Option<Tensor>,
-    env_rng: ChaCha8Rng,
-    policy_rng: ChaCha8Rng,
-    model_rng: ChaCha8Rng,
-    sampler_rng: ChaCha8Rng,
+    rngs: LearnerRngs,
     env_steps: u64,
 }
 
@@ -231,15 +230,6 @@ impl Policy for ExplorationPolicy<'_> {
         let log_std = Tensor::full(self.std.ln(), mean.dims(), mean.device())?;
         DiagGaussian::new(mean, log_std)?.sample(rng)
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct SavedState {
-    env_steps: u64,
-    env_rng: RngState,
-    policy_rng: RngState,
-    model_rng: RngState,
-    sampler_rng: RngState,
 }
 
 impl MeTrpo {
@@ -296,10 +286,12 @@ impl MeTrpo {
             ppo,
             baseline: LinearFeatureBaseline::new(),
             last_change: None,
-            env_rng: stream_rng(seed, Stream::Env),
-            policy_rng,
-            model_rng,
-            sampler_rng: stream_rng(seed, Stream::Sampler),
+            rngs: LearnerRngs {
+                env: stream_rng(seed, Stream::Env),
+                policy: policy_rng,
+                model: model_rng,
+                sampler: stream_rng(seed, Stream::Sampler),
+            },
             env_steps: 0,
         })
     }
@@ -318,26 +310,26 @@ impl MeTrpo {
             let mut params = self.policy.parameter_tensors();
             if let Some(change) = &self.last_change {
                 let shapes: Vec<Vec<usize>> = params.iter().map(|p| p.dims().to_vec()).collect();
-                let noise = standard_normal(change.dims(), &mut self.policy_rng, &Device::Cpu)?;
+                let noise = standard_normal(change.dims(), &mut self.rngs.policy, &Device::Cpu)?;
                 let flat =
                     (self.policy.flat_params()? + (noise * change)? * c.parameter_noise_scale)?;
                 params = mbrl_core::policy::unflatten(&flat, &shapes)?;
             }
-            let std = self.policy_rng.random_range(0.0..=c.exploration_max_std) as f32;
+            let std = self.rngs.policy.random_range(0.0..=c.exploration_max_std) as f32;
             let explorer = ExplorationPolicy {
                 policy: &self.policy,
                 params,
                 std,
             };
             let budget = (c.steps_per_iteration - steps).min(max_steps);
-            let seed = self.env_rng.next_u64();
+            let seed = self.rngs.env.next_u64();
             let traj = rollout_episode(
                 self.env.as_mut(),
                 &explorer,
                 Some(seed),
                 false,
                 budget,
-                &mut self.policy_rng,
+                &mut self.rngs.policy,
             )?;
             steps += traj.len();
             trajectories.push(traj);
@@ -349,7 +341,7 @@ impl MeTrpo {
 
     /// Real reset observations: a pool of `n` start states, `[n, obs_dim]`.
     fn start_states(&mut self, n: usize) -> Result<Tensor> {
-        real_start_states(self.env.as_mut(), &mut self.env_rng, n)
+        real_start_states(self.env.as_mut(), &mut self.rngs.env, n)
     }
 
     /// Step 3: policy optimisation in the ensemble. Returns (updates, last imagined return,
@@ -360,7 +352,7 @@ impl MeTrpo {
             self.model.frozen()?,
             c.model_bias_max,
             c.model_noise_std,
-            &mut self.sampler_rng,
+            &mut self.rngs.sampler,
         )?;
         let model_env = ModelEnv::new(model, task, c.model_env.clone())?;
         if c.reset_log_std {
@@ -373,7 +365,7 @@ impl MeTrpo {
         let mut best = before.clone();
         let oracle_seeds: Vec<u64> = match c.validation {
             PolicyValidation::Real => (0..c.oracle_episodes)
-                .map(|_| self.env_rng.random())
+                .map(|_| self.rngs.env.random())
                 .collect(),
             _ => Vec::new(),
         };
@@ -388,7 +380,7 @@ impl MeTrpo {
         let mut updates = 0;
         for i in 1..=c.max_policy_iterations {
             let picks: Vec<u32> = (0..c.imagined_rollouts)
-                .map(|_| self.sampler_rng.random_range(0..pool.dim(0).unwrap_or(1)) as u32)
+                .map(|_| self.rngs.sampler.random_range(0..pool.dim(0).unwrap_or(1)) as u32)
                 .collect();
             let starts = pool.index_select(
                 &Tensor::from_vec(picks, c.imagined_rollouts, &Device::Cpu)?,
@@ -400,13 +392,13 @@ impl MeTrpo {
                 &starts,
                 self.horizon,
                 false,
-                &mut self.sampler_rng,
+                &mut self.rngs.sampler,
             )?;
             let batch = process_trajectories(&trajs, &mut self.baseline, &self.settings.advantage)?;
             imagined_return = batch.mean_return;
             match &mut self.ppo {
                 Some(ppo) => {
-                    ppo.update(&self.policy, &batch, &mut self.sampler_rng)?;
+                    ppo.update(&self.policy, &batch, &mut self.rngs.sampler)?;
                 }
                 None => {
                     trpo_step(&self.policy, &batch, &self.settings.trpo)?;
@@ -463,7 +455,7 @@ impl MeTrpo {
                 &self.policy,
                 judges.starts,
                 self.horizon,
-                &mut self.sampler_rng,
+                &mut self.rngs.sampler,
             )?,
             PolicyValidation::OneModel => {
                 let first_member = vec![0; judges.starts.dim(0)?];
@@ -474,7 +466,7 @@ impl MeTrpo {
                     self.horizon,
                     true,
                     &first_member,
-                    &mut self.sampler_rng,
+                    &mut self.rngs.sampler,
                 )?;
                 vec![mean(
                     &trajectories
@@ -525,7 +517,7 @@ impl Algorithm for MeTrpo {
         let fit = self.model.fit(
             &self.data.train,
             Some(&self.data.validation),
-            &mut self.model_rng,
+            &mut self.rngs.model,
         )?;
         let model_time = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
@@ -570,16 +562,8 @@ impl Algorithm for MeTrpo {
         if let Some(ppo) = &self.ppo {
             tensors.extend(ppo.adam().state_tensors(POLICY_ADAM)?);
         }
-        let state = SavedState {
-            env_steps: self.env_steps,
-            env_rng: RngState::capture(&self.env_rng),
-            policy_rng: RngState::capture(&self.policy_rng),
-            model_rng: RngState::capture(&self.model_rng),
-            sampler_rng: RngState::capture(&self.sampler_rng),
-        };
-        let json =
-            serde_json::to_value(state).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        Ok((tensors, json))
+        let progress = LearnerProgress::capture(self.env_steps, &self.rngs);
+        Ok((tensors, state_to_json(&progress)?))
     }
 
     fn load_state(
@@ -592,13 +576,8 @@ impl Algorithm for MeTrpo {
         if let Some(ppo) = &mut self.ppo {
             ppo.adam_mut().load_state_tensors(POLICY_ADAM, &tensors)?;
         }
-        let state: SavedState = serde_json::from_value(state)
-            .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;
-        self.env_steps = state.env_steps;
-        self.env_rng = state.env_rng.restore();
-        self.policy_rng = state.policy_rng.restore();
-        self.model_rng = state.model_rng.restore();
-        self.sampler_rng = state.sampler_rng.restore();
+        let progress: LearnerProgress = state_from_json(state)?;
+        self.env_steps = progress.restore(&mut self.rngs);
         Ok(())
     }
 }

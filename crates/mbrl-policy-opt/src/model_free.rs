@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use candle_core::Tensor;
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::checkpoint::{state_from_json, state_to_json};
 use mbrl_core::env::EnvFactory;
 use mbrl_core::policy::{GaussianPolicy, Policy};
 use mbrl_core::seeding::{stream_rng, RngState, Stream};
@@ -247,9 +248,7 @@ impl Algorithm for ModelFree {
             policy_rng: RngState::capture(&self.rng),
             env_rng: self.sampler.rng_state(),
         };
-        let json =
-            serde_json::to_value(state).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        Ok((tensors, json))
+        Ok((tensors, state_to_json(&state)?))
     }
 
     fn load_state(
@@ -261,8 +260,7 @@ impl Algorithm for ModelFree {
         if let Optimiser::Ppo(ppo) = &mut self.optimiser {
             ppo.adam_mut().load_state_tensors(POLICY_ADAM, &tensors)?;
         }
-        let state: SavedState = serde_json::from_value(state)
-            .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;
+        let state: SavedState = state_from_json(state)?;
         self.env_steps = state.env_steps;
         self.rng = state.policy_rng.restore();
         self.sampler.restore_rng(&state.env_rng);

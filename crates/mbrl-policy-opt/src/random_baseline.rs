@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use candle_core::Tensor;
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::checkpoint::{state_from_json, state_to_json};
 use mbrl_core::policy::{Policy, RandomPolicy};
 use mbrl_core::seeding::{stream_rng, RngState, Stream};
 use mbrl_core::{Error, Result};
@@ -135,9 +136,7 @@ impl Algorithm for RandomBaseline {
             policy_rng: RngState::capture(&self.rng),
             env_rng: self.sampler.rng_state(),
         };
-        let json = serde_json::to_value(state)
-            .map_err(|e| Error::InvalidArgument(format!("saving random baseline state: {e}")))?;
-        Ok((HashMap::new(), json))
+        Ok((HashMap::new(), state_to_json(&state)?))
     }
 
     fn load_state(
@@ -145,9 +144,7 @@ impl Algorithm for RandomBaseline {
         _tensors: HashMap<String, Tensor>,
         state: serde_json::Value,
     ) -> Result<()> {
-        let state: SavedState = serde_json::from_value(state).map_err(|e| {
-            Error::InvalidArgument(format!("random baseline checkpoint state: {e}"))
-        })?;
+        let state: SavedState = state_from_json(state)?;
         self.env_steps = state.env_steps;
         self.rng = state.policy_rng.restore();
         self.sampler.restore_rng(&state.env_rng);

@@ -19,6 +19,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use mbrl_core::adam::Adam;
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::checkpoint::{state_from_json, state_to_json};
 use mbrl_core::env::{Env, EnvFactory};
 use mbrl_core::model::{DynamicsModel, TrainableModel};
 use mbrl_core::model_env::{ModelEnv, ModelEnvConfig, SamplingMode};
@@ -31,6 +32,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
+use crate::learner_rngs::{LearnerProgress, LearnerRngs};
 use crate::model_data::{
     env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
     ModelData, FIT_COLUMNS,
@@ -128,21 +130,16 @@ pub struct VanillaBptt {
     policy: GaussianMlpPolicy,
     optimizer: Adam,
     data: ModelData,
-    env_rng: ChaCha8Rng,
-    policy_rng: ChaCha8Rng,
-    model_rng: ChaCha8Rng,
-    sampler_rng: ChaCha8Rng,
+    rngs: LearnerRngs,
     env_steps: u64,
 }
 
+/// The learner's progress plus the real-episode sampler's stream (nested: serde's flatten
+/// cannot carry the streams' `u128` positions).
 #[derive(Serialize, Deserialize)]
 struct SavedState {
-    env_steps: u64,
-    env_rng: RngState,
+    progress: LearnerProgress,
     sampler_env_rng: RngState,
-    policy_rng: RngState,
-    model_rng: RngState,
-    sampler_rng: RngState,
 }
 
 impl VanillaBptt {
@@ -190,16 +187,18 @@ impl VanillaBptt {
             model,
             policy,
             optimizer,
-            env_rng: stream_rng(seed, Stream::Custom(0)),
-            policy_rng,
-            model_rng,
-            sampler_rng: stream_rng(seed, Stream::Sampler),
+            rngs: LearnerRngs {
+                env: stream_rng(seed, Stream::Custom(0)),
+                policy: policy_rng,
+                model: model_rng,
+                sampler: stream_rng(seed, Stream::Sampler),
+            },
             env_steps: 0,
         })
     }
 
     fn start_states(&mut self, n: usize) -> Result<Tensor> {
-        real_start_states(self.env.as_mut(), &mut self.env_rng, n)
+        real_start_states(self.env.as_mut(), &mut self.rngs.env, n)
     }
 
     /// Discounted imagined return per rollout, differentiable in the policy's parameters.
@@ -257,13 +256,13 @@ impl VanillaBptt {
                 .map(|_| {
                     standard_normal(
                         &[c.imagined_rollouts, act_dim],
-                        &mut self.sampler_rng,
+                        &mut self.rngs.sampler,
                         &Device::Cpu,
                     )
                 })
                 .collect::<Result<Vec<_>>>()?;
             let mut rng =
-                <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(self.sampler_rng.random());
+                <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(self.rngs.sampler.random());
             let objective = self
                 .imagined_return(&env, &starts, Some(&noise), &mut rng)?
                 .mean_all()?;
@@ -313,7 +312,7 @@ impl Algorithm for VanillaBptt {
         let batch = self.sampler.collect(
             &self.policy,
             self.config.steps_per_iteration,
-            &mut self.policy_rng,
+            &mut self.rngs.policy,
         )?;
         self.env_steps += batch.env_steps;
         self.data.add(&batch.trajectories)?;
@@ -322,7 +321,7 @@ impl Algorithm for VanillaBptt {
         let fit = self.model.fit(
             &self.data.train,
             Some(&self.data.validation),
-            &mut self.model_rng,
+            &mut self.rngs.model,
         )?;
         let model_time = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
@@ -355,16 +354,10 @@ impl Algorithm for VanillaBptt {
         let mut tensors = learner_tensors(&self.policy, self.model.as_ref(), &self.data)?;
         tensors.extend(self.optimizer.state_tensors(POLICY_ADAM)?);
         let state = SavedState {
-            env_steps: self.env_steps,
-            env_rng: RngState::capture(&self.env_rng),
+            progress: LearnerProgress::capture(self.env_steps, &self.rngs),
             sampler_env_rng: self.sampler.rng_state(),
-            policy_rng: RngState::capture(&self.policy_rng),
-            model_rng: RngState::capture(&self.model_rng),
-            sampler_rng: RngState::capture(&self.sampler_rng),
         };
-        let json =
-            serde_json::to_value(state).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        Ok((tensors, json))
+        Ok((tensors, state_to_json(&state)?))
     }
 
     fn load_state(
@@ -374,14 +367,9 @@ impl Algorithm for VanillaBptt {
     ) -> Result<()> {
         load_learner_tensors(&self.policy, self.model.as_mut(), &mut self.data, &tensors)?;
         self.optimizer.load_state_tensors(POLICY_ADAM, &tensors)?;
-        let state: SavedState = serde_json::from_value(state)
-            .map_err(|e| Error::InvalidArgument(format!("checkpoint state: {e}")))?;
-        self.env_steps = state.env_steps;
-        self.env_rng = state.env_rng.restore();
+        let state: SavedState = state_from_json(state)?;
+        self.env_steps = state.progress.restore(&mut self.rngs);
         self.sampler.restore_rng(&state.sampler_env_rng);
-        self.policy_rng = state.policy_rng.restore();
-        self.model_rng = state.model_rng.restore();
-        self.sampler_rng = state.sampler_rng.restore();
         Ok(())
     }
 }
