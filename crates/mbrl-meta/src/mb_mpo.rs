@@ -43,8 +43,8 @@ use mbrl_policy_opt::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use mbrl_policy_opt::imagination::imagine_members;
 use mbrl_policy_opt::learner_rngs::{LearnerProgress, LearnerRngs};
 use mbrl_policy_opt::model_data::{
-    env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
-    ModelData, FIT_COLUMNS,
+    env_and_model, fit_metrics, learner_tensors, load_learner_tensors, mean, mean_finished_return,
+    real_start_states, with_fit_columns, ModelData,
 };
 use mbrl_policy_opt::model_free::table;
 use mbrl_policy_opt::trpo::TrpoConfig;
@@ -510,17 +510,13 @@ fn real_episodes(
     Ok(trajectories)
 }
 
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len().max(1) as f64
-}
-
 impl Algorithm for MbMpo {
     fn name(&self) -> &str {
         ENTRY.name
     }
 
     fn metric_columns(&self) -> Vec<String> {
-        let own = [
+        with_fit_columns(&[
             "train_return",
             "pre_update_imagined_return",
             "post_update_imagined_return",
@@ -531,11 +527,7 @@ impl Algorithm for MbMpo {
             "policy_time_s",
             "imagination_time_s",
             "meta_update_time_s",
-        ];
-        own.iter()
-            .chain(FIT_COLUMNS.iter())
-            .map(|c| c.to_string())
-            .collect()
+        ])
     }
 
     fn train_iteration(&mut self, _iteration: u64) -> Result<IterationStats> {
@@ -608,12 +600,7 @@ impl Algorithm for MbMpo {
         self.record(&trajectories)?;
         let data_time = data_time + clock.elapsed().as_secs_f64();
 
-        let completed: Vec<f64> = trajectories
-            .iter()
-            .filter(|t| t.terminated || t.truncated)
-            .map(Trajectory::total_return)
-            .collect();
-        let train_return = (!completed.is_empty()).then(|| mean(&completed));
+        let train_return = mean_finished_return(&trajectories);
         let log_std = self
             .policy
             .parameters()

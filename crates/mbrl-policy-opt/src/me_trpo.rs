@@ -48,8 +48,8 @@ use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use crate::imagination::{imagine, imagine_members, returns_per_member};
 use crate::learner_rngs::{LearnerProgress, LearnerRngs};
 use crate::model_data::{
-    env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
-    ModelData, FIT_COLUMNS,
+    env_and_model, fit_metrics, learner_tensors, load_learner_tensors, mean, mean_finished_return,
+    real_start_states, with_fit_columns, ModelData,
 };
 use crate::model_free::{table, POLICY_ADAM};
 use crate::ppo::{Ppo, PpoConfig};
@@ -484,17 +484,13 @@ impl MeTrpo {
     }
 }
 
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len().max(1) as f64
-}
-
 impl Algorithm for MeTrpo {
     fn name(&self) -> &str {
         ENTRY.name
     }
 
     fn metric_columns(&self) -> Vec<String> {
-        let own = [
+        with_fit_columns(&[
             "train_return",
             "policy_updates",
             "imagined_return",
@@ -502,11 +498,7 @@ impl Algorithm for MeTrpo {
             "data_time_s",
             "model_time_s",
             "policy_time_s",
-        ];
-        own.iter()
-            .chain(FIT_COLUMNS.iter())
-            .map(|c| c.to_string())
-            .collect()
+        ])
     }
 
     fn train_iteration(&mut self, _iteration: u64) -> Result<IterationStats> {
@@ -523,12 +515,7 @@ impl Algorithm for MeTrpo {
         let clock = Instant::now();
         let (updates, imagined_return, ratio) = self.improve_policy(self.env.task_functions())?;
         let policy_time = clock.elapsed().as_secs_f64();
-        let completed: Vec<f64> = trajectories
-            .iter()
-            .filter(|t| t.terminated || t.truncated)
-            .map(Trajectory::total_return)
-            .collect();
-        let train_return = (!completed.is_empty()).then(|| mean(&completed));
+        let train_return = mean_finished_return(&trajectories);
         let mut metrics = fit_metrics(&fit);
         metrics.extend([
             ("policy_updates".to_string(), updates as f64),

@@ -112,9 +112,32 @@ pub fn real_start_states(
 /// Metrics columns of a model fit, logged by every model-based trainer.
 pub const FIT_COLUMNS: [&str; 3] = ["model_train_loss", "model_validation_loss", "model_epochs"];
 
+/// A model-based trainer's metric columns: its `own`, then the [`FIT_COLUMNS`].
+pub fn with_fit_columns(own: &[&str]) -> Vec<String> {
+    own.iter()
+        .chain(FIT_COLUMNS.iter())
+        .map(|c| c.to_string())
+        .collect()
+}
+
+/// The mean of `values` (0 for none).
+pub fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// The mean return of the episodes among `trajectories` that ended (terminated or truncated at
+/// the time limit), the training return of a data-collection phase; `None` when none ended.
+pub fn mean_finished_return(trajectories: &[Trajectory]) -> Option<f64> {
+    let finished: Vec<f64> = trajectories
+        .iter()
+        .filter(|t| t.terminated || t.truncated)
+        .map(Trajectory::total_return)
+        .collect();
+    (!finished.is_empty()).then(|| mean(&finished))
+}
+
 /// The [`FIT_COLUMNS`] of one fit: member means of the losses and of the epochs.
 pub fn fit_metrics(fit: &FitSummary) -> BTreeMap<String, f64> {
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let epochs: Vec<f64> = fit.epochs.iter().map(|&e| e as f64).collect();
     let mut metrics = BTreeMap::from([
         ("model_train_loss".to_string(), mean(&fit.train_loss)),

@@ -35,7 +35,7 @@ use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use crate::learner_rngs::{LearnerProgress, LearnerRngs};
 use crate::model_data::{
     env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
-    ModelData, FIT_COLUMNS,
+    with_fit_columns, ModelData,
 };
 use crate::model_free::{table, POLICY_ADAM};
 use crate::ppo::clip_grad_norm;
@@ -293,18 +293,14 @@ impl Algorithm for VanillaBptt {
     }
 
     fn metric_columns(&self) -> Vec<String> {
-        let own = [
+        with_fit_columns(&[
             "train_return",
             "policy_updates",
             "imagined_return",
             "data_time_s",
             "model_time_s",
             "policy_time_s",
-        ];
-        own.iter()
-            .chain(FIT_COLUMNS.iter())
-            .map(|c| c.to_string())
-            .collect()
+        ])
     }
 
     fn train_iteration(&mut self, _iteration: u64) -> Result<IterationStats> {
