@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The thesis's Fig. 13 comparison on a 2-core budget: ProMP vs MAML-TRPO vs E-MAML-TRPO on the
-# rapier half-cheetah forward/backward and ant random-direction families
+# half-cheetah forward/backward and ant random-direction families
 # (configs/{promp,maml-trpo}/{half-cheetah-fwd-back,ant-random-direction}.toml: 20 tasks x 10
-# rollouts of 100 steps per iteration), SEEDS seeds each (default 0 1 2). Writes
-# docs/results/meta_rl_<env>.{png,csv} (post-update return against real steps, mean +- std
-# over seeds) and docs/results/meta_rl_<env>.md (steps to THRESHOLD). Envs run separately:
+# rollouts of 100 steps per iteration), SEEDS seeds each (default 0 1 2), on BACKEND's physics:
+# `mujoco` (default; the thesis's simulator, needs the `mujoco` feature, which the script
+# installs and builds) or `rapier`. Writes docs/results/meta_rl_<setting>.{png,csv} (post-update
+# return against real steps, mean +- std over seeds) and docs/results/meta_rl_<setting>.md (steps
+# to THRESHOLD); with BACKEND=rapier the files are named meta_rl_<setting>_rapier.*.
 #
 # Usage: scripts/results_meta_rl_locomotion.sh [half-cheetah-fwd-back|ant-random-direction]...
-#        SEEDS="0 1 2" ITERATIONS=100 OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/results_meta_rl_locomotion.sh half-cheetah-fwd-back
-# Cost on 2 cores: about 12 s per half-cheetah iteration (~20 min per run, ~3 h for the nine),
-# about 4x that for ant (its physics step is 4x slower). Resumable: seeds with a finished run under OUT are skipped.
+#        SEEDS="0 1 2" ITERATIONS=100 BACKEND=mujoco OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/results_meta_rl_locomotion.sh ant-random-direction
+# CPU time per iteration on one thread (2026-11-26): half-cheetah 1.9 s (MuJoCo) vs 11.2 s
+# (rapier), ant 6.8-7.5 s vs 22.8-23.5 s; so about 3 min (half-cheetah) and 12 min (ant) per
+# 100-iteration MuJoCo run, 2.3 h for all eighteen. Resumable: seeds with a finished run under OUT
+# are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/resumable_runs.sh
@@ -17,10 +21,26 @@ source scripts/lib/resumable_runs.sh
 SEEDS=${SEEDS:-"0 1 2"}
 ITERATIONS=${ITERATIONS:-100}
 THRESHOLD=${THRESHOLD:-0}
-OUT=${OUT:-runs/results-meta-rl-locomotion}
+BACKEND=${BACKEND:-mujoco}
+OUT=${OUT:-runs/results-meta-rl-locomotion-$BACKEND}
 ENVS=${*:-half-cheetah-fwd-back ant-random-direction}
+case $BACKEND in
+  mujoco)
+    eval "$(scripts/setup_mujoco.sh)"
+    features=(--features mujoco)
+    suffix=
+    ;;
+  rapier)
+    features=()
+    suffix=_rapier
+    ;;
+  *)
+    echo "unknown BACKEND '$BACKEND' (mujoco, rapier)" >&2
+    exit 2
+    ;;
+esac
 if [ -z "${BIN:-}" ]; then
-  cargo build --release -p mbrl-cli
+  cargo build --release -p mbrl-cli "${features[@]}"
   BIN=target/release/mbrl-cli
 fi
 mkdir -p docs/results
@@ -43,12 +63,12 @@ for setting in $ENVS; do
     for seed in $SEEDS; do
       train_seed "$OUT/$setting/$label/$algo/$env" "$seed" "$ITERATIONS" "$BIN" \
         --config "configs/$algo/$setting.toml" --out "$OUT/$setting/$label" \
-        --set run.iterations="$ITERATIONS" "${extra[@]}"
+        --set run.iterations="$ITERATIONS" --set env.backend="$BACKEND" "${extra[@]}"
     done
     args+=("$label=$OUT/$setting/$label/$algo/$env")
   done
   "$BIN" plot "${args[@]}" --y post_update_return --threshold "$THRESHOLD" \
-    --out "docs/results/meta_rl_$setting.png" \
-    --title "$setting: post-update return (mean +- std over seeds $SEEDS)" \
-    | tee "docs/results/meta_rl_$setting.md"
+    --out "docs/results/meta_rl_$setting$suffix.png" \
+    --title "$setting ($BACKEND): post-update return (mean +- std over seeds $SEEDS)" \
+    | tee "docs/results/meta_rl_$setting$suffix.md"
 done
