@@ -134,12 +134,10 @@ fn v3(v: [f32; 3]) -> String {
 /// one hinge per non-root body with its range, spring, damping and armature, and one motor
 /// per geared hinge, in body order. `f32` values print in their shortest round-trip form, so
 /// a constant written `0.046` in the spec reaches MuJoCo as the same decimal Gymnasium's file
-/// has.
+/// has. A total mass ([`MassSpec::Total`]) is not written: MuJoCo 3.17 deprecates the
+/// compiler's `settotalmass` (with a warning on every compile), so
+/// [`MjPhysics::new`](super::physics::MjPhysics::new) scales the compiled model instead.
 pub fn mjcf(spec: &RobotSpec, style: &MjcfStyle) -> String {
-    let mass = match spec.mass {
-        MassSpec::Total(m) => format!(" settotalmass=\"{m}\""),
-        MassSpec::Density(_) => String::new(),
-    };
     let density = match spec.mass {
         MassSpec::Density(d) => format!(" density=\"{d}\""),
         MassSpec::Total(_) => String::new(),
@@ -149,7 +147,7 @@ pub fn mjcf(spec: &RobotSpec, style: &MjcfStyle) -> String {
         .map(|f| format!(" density=\"{}\" viscosity=\"{}\"", f.density, f.viscosity))
         .unwrap_or_default();
     let mut xml = format!(
-        "<mujoco model=\"{}\">\n<compiler angle=\"radian\" inertiafromgeom=\"true\"{mass}/>\n\
+        "<mujoco model=\"{}\">\n<compiler angle=\"radian\" inertiafromgeom=\"true\"/>\n\
          <option timestep=\"{}\" gravity=\"0 0 -9.81\" integrator=\"{}\"{medium}/>\n\
          <default>\n<joint solimplimit=\"{}\" solreflimit=\"{}\"/>\n\
          <geom contype=\"{}\" conaffinity=\"{}\" condim=\"{}\" friction=\"{} 0.1 0.1\" \

@@ -189,7 +189,7 @@ mod tests {
     fn half_cheetah_mjcf_compiles_with_gymnasium_masses() {
         let physics = MjPhysics::new(&half_cheetah::spec(4), &HALF_CHEETAH_STYLE).unwrap();
         let masses = physics.body_masses();
-        // docs/robots.md: torso 6.25, bthigh 1.54, ..., total 14 kg (settotalmass).
+        // docs/robots.md: torso 6.25, bthigh 1.54, ..., total 14 kg (scaled after compiling).
         assert!(
             (masses.iter().sum::<f32>() - 14.0).abs() < 1e-4,
             "{masses:?}"

@@ -7,7 +7,7 @@
 
 use mujoco_rs::prelude::{MjData, MjModel, MjtObjBase};
 
-use super::super::sim::RobotSpec;
+use super::super::sim::{MassSpec, RobotSpec};
 use super::mjcf::{mjcf, MjcfStyle};
 
 /// A compiled MuJoCo model and its data: the physics a [`Sim`](crate::robots::Sim) forwards to.
@@ -19,9 +19,11 @@ pub struct MjPhysics {
 }
 
 impl MjPhysics {
-    /// Compiles the model of `spec` in `style`.
+    /// Compiles the model of `spec` in `style`. A total mass scales the compiled bodies' masses
+    /// and inertias (`mj_setTotalmass`, then `mj_setConst` for the constants that depend on
+    /// them), which is what the compiler's deprecated `settotalmass` did.
     pub fn new(spec: &RobotSpec, style: &MjcfStyle) -> crate::Result<Self> {
-        let model = MjModel::from_xml_string(&mjcf(spec, style)).map_err(|e| {
+        let mut model = MjModel::from_xml_string(&mjcf(spec, style)).map_err(|e| {
             mbrl_core::Error::InvalidArgument(format!(
                 "mujoco backend: MuJoCo rejected the {} model: {e}",
                 style.model
@@ -36,7 +38,13 @@ impl MjPhysics {
                     .unwrap_or(0)
             })
             .collect();
+        if let MassSpec::Total(total) = spec.mass {
+            model.set_totalmass(f64::from(total));
+        }
         let mut data = MjData::new(Box::new(model));
+        if matches!(spec.mass, MassSpec::Total(_)) {
+            data.set_const();
+        }
         data.forward();
         Ok(Self {
             data,
