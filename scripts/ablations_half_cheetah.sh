@@ -9,7 +9,8 @@
 #               batches' mean, the real environment (oracle), each allowed up to JUDGED_UPDATES
 #               (default 200) updates per phase, against 50 and 5 fixed updates
 # Each group writes a plot, its CSV and a table (real steps to a mean evaluation return of
-# THRESHOLD, default 0, and the final mean and std) to docs/results/. Groups can be run separately:
+# THRESHOLD, default 0, and the final mean and std; for sampling and validation also TRPO updates
+# per phase and the imagined-minus-real return) to docs/results/. Groups can be run separately:
 #
 # Usage: scripts/ablations_half_cheetah.sh [models|sampling|validation]...   (default: all three)
 #        SEEDS="0 1 2" ITERATIONS=5 OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/ablations_half_cheetah.sh models
@@ -60,6 +61,39 @@ plot() {
     | tee "docs/results/half_cheetah_ablation_$group.md"
 }
 
+# column_mean COLUMN RUNS: the mean of COLUMN of metrics.csv over every iteration of every run
+# (seed) under RUNS.
+column_mean() {
+  awk -F, -v column="$1" '
+    FNR == 1 { for (i = 1; i <= NF; i++) if ($i == column) c = i; next }
+    { sum += $c; n++ }
+    END { printf "%.1f", sum / n }' "$2"/*/metrics.csv
+}
+
+# diagnostics GROUP LABEL...: appends to the group's table, per variant (LABEL or LABEL=DIR as
+# for plot), the mean TRPO updates per policy phase and the mean imagined-minus-real return
+# (the phase's last imagined batch return minus the real evaluation return after it: how much
+# the policy exploits its models), over all iterations and seeds.
+diagnostics() {
+  local group=$1 label runs
+  shift
+  {
+    echo
+    echo "| variant | TRPO updates per phase | imagined - real return |"
+    echo "|---|---|---|"
+    for label in "$@"; do
+      case $label in
+        *=*) runs="${label#*=}/me-trpo/half-cheetah" label=${label%%=*} ;;
+        *) runs="$OUT/$group/$label/me-trpo/half-cheetah" ;;
+      esac
+      updates=$(column_mean policy_updates "$runs")
+      gap=$(awk -v a="$(column_mean imagined_return "$runs")" \
+        -v b="$(column_mean eval_return "$runs")" 'BEGIN { printf "%.0f", a - b }')
+      echo "| $label | $updates | $gap |"
+    done
+  } | tee -a "docs/results/half_cheetah_ablation_$group.md"
+}
+
 for group in $GROUPS_TO_RUN; do
   case $group in
     models)
@@ -73,6 +107,8 @@ for group in $GROUPS_TO_RUN; do
       for mode in $modes; do run sampling "$mode" --set me_trpo.model_env.sampling="$mode"; done
       # shellcheck disable=SC2086
       plot sampling step_rand="$OUT/models/models-5" $modes
+      # shellcheck disable=SC2086
+      diagnostics sampling step_rand="$OUT/models/models-5" $modes
       ;;
     validation)
       # The judges may run up to JUDGED_UPDATES updates per phase (the short config's cap of 50
@@ -84,6 +120,7 @@ for group in $GROUPS_TO_RUN; do
       run validation no_early_50 --set me_trpo.validation=none --set me_trpo.max_policy_iterations=50
       run validation no_early_5 --set me_trpo.validation=none --set me_trpo.max_policy_iterations=5
       plot validation ensemble one_model trpo_mean real no_early_50 no_early_5
+      diagnostics validation ensemble one_model trpo_mean real no_early_50 no_early_5
       ;;
     *)
       echo "unknown group '$group' (models, sampling, validation)" >&2
