@@ -45,9 +45,12 @@ impl MetricsLogger {
         })
     }
 
-    /// Opens existing files in `dir` to continue a resumed run; the CSV header must equal the
-    /// columns this run would write.
-    pub fn append(dir: &Path, extra_columns: &[String]) -> Result<Self> {
+    /// Opens existing files in `dir` to continue a run resumed from its checkpoint of
+    /// iteration `checkpoint_iteration`; the CSV header must equal the columns this run would
+    /// write. Rows after the checkpoint (logged by a run killed before its next checkpoint, and
+    /// about to be trained again) and torn last lines are dropped, so every iteration keeps
+    /// exactly one row.
+    pub fn append(dir: &Path, extra_columns: &[String], checkpoint_iteration: u64) -> Result<Self> {
         let columns = Self::column_list(extra_columns)?;
         let csv_path = dir.join("metrics.csv");
         let header = File::open(&csv_path)
@@ -67,6 +70,13 @@ impl MetricsLogger {
                 ),
             });
         }
+        let jsonl_path = dir.join("metrics.jsonl");
+        keep_rows_through(&csv_path, 1, checkpoint_iteration, |line| {
+            line.split(',').next()?.parse().ok()
+        })?;
+        keep_rows_through(&jsonl_path, 0, checkpoint_iteration, |line| {
+            serde_json::from_str::<serde_json::Value>(line).ok()?["iteration"].as_f64()
+        })?;
         let open = |path: &Path| {
             OpenOptions::new()
                 .append(true)
@@ -74,7 +84,7 @@ impl MetricsLogger {
                 .map_err(|e| Error::io(path, e))
         };
         let csv = open(&csv_path)?;
-        let jsonl = open(&dir.join("metrics.jsonl"))?;
+        let jsonl = open(&jsonl_path)?;
         Ok(Self {
             columns,
             csv,
@@ -145,6 +155,31 @@ impl MetricsLogger {
         self.csv.flush().map_err(|e| Error::io(&path, e))?;
         self.jsonl.flush().map_err(|e| Error::io(&path, e))
     }
+}
+
+/// Rewrites `path` keeping its first `header_lines` lines and the rows whose iteration (read
+/// by `iteration`) is at most `last`; rows it cannot read are dropped.
+fn keep_rows_through(
+    path: &Path,
+    header_lines: usize,
+    last: u64,
+    iteration: impl Fn(&str) -> Option<f64>,
+) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let kept: String = text
+        .lines()
+        .enumerate()
+        .filter(|(i, line)| {
+            *i < header_lines || iteration(line).is_some_and(|it| it <= last as f64)
+        })
+        .map(|(_, line)| format!("{line}\n"))
+        .collect();
+    if kept != text {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, kept).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(())
 }
 
 /// Integers without a fractional part, others in shortest round-trip form, NaN as `NaN`.
@@ -221,12 +256,44 @@ mod tests {
             .unwrap()
             .log(&row(1.0, 1.0))
             .unwrap();
-        MetricsLogger::append(dir.path(), &["loss".into()])
+        MetricsLogger::append(dir.path(), &["loss".into()], 1)
             .unwrap()
             .log(&row(2.0, 2.0))
             .unwrap();
         let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
         assert_eq!(csv.lines().count(), 3);
-        assert!(MetricsLogger::append(dir.path(), &["other".into()]).is_err());
+        assert!(MetricsLogger::append(dir.path(), &["other".into()], 2).is_err());
+    }
+
+    #[test]
+    fn append_drops_rows_logged_after_the_checkpoint_and_torn_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut logger = MetricsLogger::create(dir.path(), &[]).unwrap();
+        for i in 1..=5 {
+            logger.log(&row(i as f64, i as f64)).unwrap();
+        }
+        drop(logger);
+        // A kill in the middle of writing iteration 6.
+        for (file, torn) in [("metrics.csv", "6,60"), ("metrics.jsonl", "{\"iterat")] {
+            let path = dir.path().join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, format!("{text}{torn}")).unwrap();
+        }
+        let mut resumed = MetricsLogger::append(dir.path(), &[], 3).unwrap();
+        resumed.log(&row(4.0, -4.0)).unwrap();
+        let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+        let iterations: Vec<&str> = csv.lines().map(|l| l.split(',').next().unwrap()).collect();
+        assert_eq!(iterations, ["iteration", "1", "2", "3", "4"]);
+        assert!(csv.ends_with("4,400,-4,0.5\n"));
+        let jsonl = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+        let rows: Vec<serde_json::Value> = jsonl
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let evals: Vec<f64> = rows
+            .iter()
+            .map(|r| r["eval_return"].as_f64().unwrap())
+            .collect();
+        assert_eq!(evals, [1.0, 2.0, 3.0, -4.0]);
     }
 }

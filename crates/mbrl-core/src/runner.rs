@@ -173,7 +173,7 @@ pub fn run_training(
     observer: &mut dyn RunObserver,
     stop: &AtomicBool,
 ) -> Result<RunOutcome> {
-    let mut logger = open_logger(&ctx.dir, &algo.metric_columns(), start.iteration > 0)?;
+    let mut logger = open_logger(&ctx.dir, &algo.metric_columns(), start.iteration)?;
     let seeds = eval_seeds(ctx.seed, ctx.run.eval_episodes);
     let clock = Instant::now();
     let total = ctx.run.iterations;
@@ -223,9 +223,11 @@ pub fn run_training(
     Ok(RunOutcome::Completed)
 }
 
-fn open_logger(dir: &Path, columns: &[String], resume: bool) -> Result<MetricsLogger> {
-    if resume {
-        MetricsLogger::append(dir, columns)
+/// A fresh logger, or for a run resumed from its checkpoint of `start_iteration` (> 0) the
+/// existing files up to that iteration.
+fn open_logger(dir: &Path, columns: &[String], start_iteration: u64) -> Result<MetricsLogger> {
+    if start_iteration > 0 {
+        MetricsLogger::append(dir, columns, start_iteration)
     } else {
         MetricsLogger::create(dir, columns)
     }
@@ -420,6 +422,60 @@ mod tests {
         .unwrap();
         assert_eq!(straight.bias(), resumed.bias());
         assert_eq!(csv_rows(other.path())[5][4], rows[5][4]);
+    }
+
+    #[test]
+    fn a_killed_run_resumes_from_its_last_checkpoint_and_relogs_later_iterations() {
+        let dir = tempfile::tempdir().unwrap();
+        run_training(
+            &mut Nudge::new(None),
+            &mut eval_env(),
+            &ctx(dir.path(), 3),
+            StartPoint::default(),
+            &mut Count(0),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        // Killed after logging iteration 3 and before its checkpoint was written.
+        for ext in ["json", "safetensors"] {
+            std::fs::remove_file(dir.path().join(format!("checkpoints/ckpt-000003.{ext}")))
+                .unwrap();
+        }
+        let c = ctx(dir.path(), 6);
+        let mut resumed = Nudge::new(None);
+        let start = restore_latest(&mut resumed, &c).unwrap();
+        assert_eq!(start.iteration, 2);
+        run_training(
+            &mut resumed,
+            &mut eval_env(),
+            &c,
+            start,
+            &mut Count(0),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let other = tempfile::tempdir().unwrap();
+        run_training(
+            &mut Nudge::new(None),
+            &mut eval_env(),
+            &ctx(other.path(), 6),
+            StartPoint::default(),
+            &mut Count(0),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let without_wall_time = |rows: Vec<Vec<String>>| -> Vec<Vec<String>> {
+            rows.into_iter()
+                .map(|mut r| {
+                    r.remove(3);
+                    r
+                })
+                .collect()
+        };
+        assert_eq!(
+            without_wall_time(csv_rows(dir.path())),
+            without_wall_time(csv_rows(other.path()))
+        );
     }
 
     #[test]
