@@ -339,6 +339,18 @@ mod tests {
         TimeLimit::new(Drift::new(), 5)
     }
 
+    /// Trains without a stop request and without counting iterations.
+    fn train_straight(algo: &mut Nudge, ctx: &RunContext, start: StartPoint) -> Result<RunOutcome> {
+        run_training(
+            algo,
+            &mut eval_env(),
+            ctx,
+            start,
+            &mut Count(0),
+            &AtomicBool::new(false),
+        )
+    }
+
     fn csv_rows(dir: &Path) -> Vec<Vec<String>> {
         std::fs::read_to_string(dir.join("metrics.csv"))
             .unwrap()
@@ -397,29 +409,13 @@ mod tests {
         let start = restore_latest(&mut resumed, &c).unwrap();
         assert_eq!(start.iteration, 1);
         assert_eq!(resumed.bias(), algo.bias());
-        run_training(
-            &mut resumed,
-            &mut eval_env(),
-            &c,
-            start,
-            &mut Count(0),
-            &AtomicBool::new(false),
-        )
-        .unwrap();
+        train_straight(&mut resumed, &c, start).unwrap();
         let rows = csv_rows(dir.path());
         let iterations: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
         assert_eq!(iterations, vec!["1", "2", "3", "4", "5", "6"]);
         let mut straight = Nudge::new(None);
         let other = tempfile::tempdir().unwrap();
-        run_training(
-            &mut straight,
-            &mut eval_env(),
-            &ctx(other.path(), 6),
-            StartPoint::default(),
-            &mut Count(0),
-            &AtomicBool::new(false),
-        )
-        .unwrap();
+        train_straight(&mut straight, &ctx(other.path(), 6), StartPoint::default()).unwrap();
         assert_eq!(straight.bias(), resumed.bias());
         assert_eq!(csv_rows(other.path())[5][4], rows[5][4]);
     }
@@ -427,13 +423,10 @@ mod tests {
     #[test]
     fn a_killed_run_resumes_from_its_last_checkpoint_and_relogs_later_iterations() {
         let dir = tempfile::tempdir().unwrap();
-        run_training(
+        train_straight(
             &mut Nudge::new(None),
-            &mut eval_env(),
             &ctx(dir.path(), 3),
             StartPoint::default(),
-            &mut Count(0),
-            &AtomicBool::new(false),
         )
         .unwrap();
         // Killed after logging iteration 3 and before its checkpoint was written.
@@ -445,23 +438,12 @@ mod tests {
         let mut resumed = Nudge::new(None);
         let start = restore_latest(&mut resumed, &c).unwrap();
         assert_eq!(start.iteration, 2);
-        run_training(
-            &mut resumed,
-            &mut eval_env(),
-            &c,
-            start,
-            &mut Count(0),
-            &AtomicBool::new(false),
-        )
-        .unwrap();
+        train_straight(&mut resumed, &c, start).unwrap();
         let other = tempfile::tempdir().unwrap();
-        run_training(
+        train_straight(
             &mut Nudge::new(None),
-            &mut eval_env(),
             &ctx(other.path(), 6),
             StartPoint::default(),
-            &mut Count(0),
-            &AtomicBool::new(false),
         )
         .unwrap();
         let without_wall_time = |rows: Vec<Vec<String>>| -> Vec<Vec<String>> {
@@ -482,15 +464,8 @@ mod tests {
     fn nan_stops_the_run_and_keeps_the_last_good_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let mut algo = Nudge::new(Some(3));
-        let err = run_training(
-            &mut algo,
-            &mut eval_env(),
-            &ctx(dir.path(), 6),
-            StartPoint::default(),
-            &mut Count(0),
-            &AtomicBool::new(false),
-        )
-        .unwrap_err();
+        let err =
+            train_straight(&mut algo, &ctx(dir.path(), 6), StartPoint::default()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("non-finite value in metric `bias`"),
@@ -506,15 +481,7 @@ mod tests {
     fn resuming_with_another_config_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let c = ctx(dir.path(), 2);
-        run_training(
-            &mut Nudge::new(None),
-            &mut eval_env(),
-            &c,
-            StartPoint::default(),
-            &mut Count(0),
-            &AtomicBool::new(false),
-        )
-        .unwrap();
+        train_straight(&mut Nudge::new(None), &c, StartPoint::default()).unwrap();
         let other = RunContext {
             config_hash: "different".into(),
             ..ctx(dir.path(), 2)
