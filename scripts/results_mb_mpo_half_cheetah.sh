@@ -15,7 +15,7 @@
 #        SEEDS="0 1 2" ITERATIONS=8 OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/results_mb_mpo_half_cheetah.sh robustness
 # Cost on an idle 2-core machine: ~15 minutes per MB-MPO run, ~5 per ME-TRPO run; about 1 h
 # (efficiency), 3 h (robustness), 45 min each (adaptation, exploration). Resumable: seeds with a
-# finished run under OUT are skipped.
+# finished run under OUT are skipped, interrupted ones resume from their newest checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/resumable_runs.sh

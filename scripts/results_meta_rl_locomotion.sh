@@ -2,8 +2,8 @@
 # The thesis's Fig. 13 comparison on a 2-core budget: ProMP vs MAML-TRPO vs E-MAML-TRPO on the
 # half-cheetah forward/backward and ant random-direction families
 # (configs/{promp,maml-trpo}/{half-cheetah-fwd-back,ant-random-direction}.toml: 20 tasks x 10
-# rollouts of 100 steps per iteration; 500 iterations on half-cheetah, where meta-learning takes
-# off after ~350, and 100 on ant, or ITERATIONS for both), SEEDS seeds each (default 0 1 2), on
+# rollouts of 100 steps per iteration; 500 iterations on half-cheetah, where ProMP's meta-learning
+# takes off after 190-380, and 100 on ant, or ITERATIONS for both), SEEDS seeds each (default 0 1 2), on
 # BACKEND's physics:
 # `mujoco` (default; the thesis's simulator, needs the `mujoco` feature, which the script
 # installs and builds) or `rapier`. Writes docs/results/meta_rl_<setting>.{png,csv} (post-update
@@ -14,8 +14,9 @@
 #        SEEDS="0 1 2" ITERATIONS=100 BACKEND=mujoco OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/results_meta_rl_locomotion.sh ant-random-direction
 # CPU time per iteration on one thread (2026-11-26): half-cheetah 1.9-2.2 s (MuJoCo) vs 11.2 s
 # (rapier), ant 6.8-7.5 s vs 22.8-23.5 s; so about 17 min per 500-iteration half-cheetah run and
-# 12 min per 100-iteration ant run on MuJoCo, 4.4 h for all eighteen. Resumable: seeds with a
-# finished run under OUT are skipped.
+# 12 min per 100-iteration ant run on MuJoCo, 4.4 h for all eighteen (measured 2026-11-27, two
+# half-cheetah runs side by side: 19-30 min per run, 1.5 h for the nine). Resumable: seeds with a
+# finished run under OUT are skipped, interrupted ones resume from their newest checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/resumable_runs.sh

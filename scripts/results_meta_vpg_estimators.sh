@@ -9,7 +9,8 @@
 #
 # Usage: scripts/results_meta_vpg_estimators.sh    (about 10 s per run on 2 cores)
 #        SEEDS="0 1 2" ITERATIONS=100 OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/results_meta_vpg_estimators.sh
-# Resumable: seeds with a finished run under OUT are skipped.
+# Resumable: seeds with a finished run under OUT are skipped, interrupted ones resume from
+# their newest checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/resumable_runs.sh

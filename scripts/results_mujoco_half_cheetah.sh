@@ -8,7 +8,8 @@
 # Usage: scripts/results_mujoco_half_cheetah.sh     (several hours on 2 cores: ~80 min per
 #        ME-TRPO seed, ~15 min per TRPO seed)
 #        SEEDS="0 1 2" OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/results_mujoco_half_cheetah.sh
-# Resumable: seeds with a finished run under OUT are skipped.
+# Resumable: seeds with a finished run under OUT are skipped, interrupted ones resume from
+# their newest checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/resumable_runs.sh
