@@ -118,7 +118,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
     ));
     let stop = Arc::new(AtomicBool::new(false));
     let handler_flag = stop.clone();
-    // Failing to install the handler (e.g. a second run in one process) only loses saving on Ctrl-C / SIGTERM.
+    // Failing to install the handler (e.g. a second run in one process) only loses saving on
+    // Ctrl-C / SIGTERM.
     let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
     let outcome = run_training(
         algo.as_mut(),

@@ -59,7 +59,9 @@ fn stem(iteration: u64) -> String {
     format!("ckpt-{iteration:06}")
 }
 
-fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+/// Writes `path` through `write` on a temporary name, then renames it into place, so an
+/// interrupted write never replaces the old file.
+pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = path.with_extension("tmp");
     write(&tmp)?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))

@@ -11,6 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
+use crate::checkpoint::write_atomically;
 use crate::{Error, Result};
 
 /// Columns every algorithm writes, in this order, first.
@@ -174,12 +175,12 @@ fn keep_rows_through(
         })
         .map(|(_, line)| format!("{line}\n"))
         .collect();
-    if kept != text {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, kept).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    if kept == text {
+        return Ok(());
     }
-    Ok(())
+    write_atomically(path, |tmp| {
+        std::fs::write(tmp, &kept).map_err(|e| Error::io(tmp, e))
+    })
 }
 
 /// Integers without a fractional part, others in shortest round-trip form, NaN as `NaN`.
