@@ -6,57 +6,29 @@
 #[path = "common/robots.rs"]
 mod robots_common;
 
-use candle_core::{Device, Tensor};
 use mbrl_core::check_env::{check_env, CheckEnvOptions};
 use mbrl_core::env::{vector, Env};
 use mbrl_core::task::Task;
+use mbrl_envs::make_factory;
 use mbrl_envs::render::{render_gif, RenderOptions, View};
 use mbrl_envs::robots::ant::{
     Ant, AntConfig, ACTION_JOINT, ACT_DIM, FAMILIES, FAMILY_CRIPPLED_LEG, FAMILY_FORWARD_BACKWARD,
     FAMILY_RANDOM_DIRECTION, FAMILY_RANDOM_GOAL, INIT_Z, NAME, NAME_V5, OBS_DIM, OBS_DIM_GOAL,
 };
 use mbrl_envs::robots::{make_robot, RewardKind};
-use mbrl_envs::{make_factory, EnvConfig};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-fn config(name: &str, family: Option<&str>) -> EnvConfig {
-    EnvConfig {
-        name: name.into(),
-        task_family: family.map(str::to_string),
-        ..EnvConfig::default()
-    }
-}
+use robots_common::{batch, config, Pattern};
 
-fn families() -> impl Iterator<Item = Option<&'static str>> {
-    std::iter::once(None).chain(FAMILIES.iter().map(|f| Some(*f)))
-}
+/// The square wave of these rollouts: flips every 5 steps.
+const SQUARE_WAVE: Pattern = Pattern::SquareWave { half_period: 5 };
 
-/// The three open-loop action patterns the rollouts use.
-#[derive(Clone, Copy, Debug)]
-enum Pattern {
-    Random,
-    BangBang,
-    SquareWave,
-}
+/// Every pattern, for the long rollouts.
+const PATTERNS: [Pattern; 3] = [Pattern::Random, Pattern::BangBang, SQUARE_WAVE];
 
 fn action(pattern: Pattern, t: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
-    match pattern {
-        Pattern::Random => (0..ACT_DIM).map(|_| rng.random_range(-1.0..=1.0)).collect(),
-        Pattern::BangBang => (0..ACT_DIM)
-            .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
-            .collect(),
-        Pattern::SquareWave => {
-            let s = if (t / 5).is_multiple_of(2) { 1.0 } else { -1.0 };
-            (0..ACT_DIM)
-                .map(|i| if i % 2 == 0 { s } else { -s })
-                .collect()
-        }
-    }
-}
-
-fn batch(v: &[f32]) -> Tensor {
-    Tensor::from_slice(v, (1, v.len()), &Device::Cpu).unwrap()
+    pattern.action(ACT_DIM, t, rng)
 }
 
 fn v5() -> AntConfig {
@@ -75,7 +47,7 @@ fn trajectory(env: &mut dyn Env, seed: u64, steps: usize) -> Vec<u32> {
 #[test]
 fn passes_check_env_with_every_task_family() {
     for name in [NAME, NAME_V5] {
-        for family in families() {
+        for family in robots_common::with_no_family(FAMILIES) {
             let report = check_env(
                 &make_factory(&config(name, family)).unwrap(),
                 &CheckEnvOptions {
@@ -170,8 +142,8 @@ fn task_functions_equal_step_rewards_and_terminations_under_every_task() {
 
 #[test]
 fn long_rollouts_stay_finite_under_every_family_and_action_pattern() {
-    for family in families() {
-        for pattern in [Pattern::Random, Pattern::BangBang, Pattern::SquareWave] {
+    for family in robots_common::with_no_family(FAMILIES) {
+        for pattern in PATTERNS {
             let mut env = Ant::new(AntConfig::default(), family).unwrap();
             let mut rng = ChaCha8Rng::seed_from_u64(11);
             env.reset(Some(11)).unwrap();

@@ -6,49 +6,28 @@
 #[path = "common/robots.rs"]
 mod robots_common;
 
-use candle_core::{Device, Tensor};
 use mbrl_core::check_env::{check_env, CheckEnvOptions};
 use mbrl_core::env::{vector, Env};
 use mbrl_core::task::Task;
+use mbrl_envs::make_factory;
 use mbrl_envs::render::{render_gif, RenderOptions, View};
 use mbrl_envs::robots::arm7dof::{
     forward_kinematics, Arm7Dof, ACT_DIM, EE_INDEX, FAMILY_RANDOM_GOAL, GEAR, GOAL_HIGH,
     GOAL_INDEX, GOAL_LOW, NAME, OBS_DIM, RANGES,
 };
 use mbrl_envs::robots::make_robot;
-use mbrl_envs::{make_factory, EnvConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use robots_common::{batch, config, Pattern};
 
-fn config(family: Option<&str>) -> EnvConfig {
-    EnvConfig {
-        name: NAME.into(),
-        task_family: family.map(str::to_string),
-        ..EnvConfig::default()
-    }
-}
+/// The square wave of these rollouts: flips every 10 steps.
+const SQUARE_WAVE: Pattern = Pattern::SquareWave { half_period: 10 };
 
-fn action(pattern: usize, t: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
-    match pattern {
-        0 => (0..ACT_DIM).map(|_| rng.random_range(-1.0..=1.0)).collect(),
-        1 => (0..ACT_DIM)
-            .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
-            .collect(),
-        _ => {
-            let s = if (t / 10).is_multiple_of(2) {
-                1.0
-            } else {
-                -1.0
-            };
-            (0..ACT_DIM)
-                .map(|i| if i % 2 == 0 { s } else { -s })
-                .collect()
-        }
-    }
-}
+/// Every pattern, for the long rollouts.
+const PATTERNS: [Pattern; 3] = [Pattern::Random, Pattern::BangBang, SQUARE_WAVE];
 
-fn batch(v: &[f32]) -> Tensor {
-    Tensor::from_slice(v, (1, v.len()), &Device::Cpu).unwrap()
+fn action(pattern: Pattern, t: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    pattern.action(ACT_DIM, t, rng)
 }
 
 fn joints(obs: &[f32]) -> [f32; ACT_DIM] {
@@ -59,7 +38,7 @@ fn joints(obs: &[f32]) -> [f32; ACT_DIM] {
 fn passes_check_env_with_and_without_the_goal_family() {
     for family in [None, Some(FAMILY_RANDOM_GOAL)] {
         let report = check_env(
-            &make_factory(&config(family)).unwrap(),
+            &make_factory(&config(NAME, family)).unwrap(),
             &CheckEnvOptions {
                 steps: 300,
                 ..CheckEnvOptions::default()
@@ -78,7 +57,7 @@ fn passes_check_env_with_and_without_the_goal_family() {
 /// Task functions reproduce `step`'s reward, also after switching goals mid-episode.
 #[test]
 fn task_functions_equal_step_rewards() {
-    let mut env = make_factory(&config(Some(FAMILY_RANDOM_GOAL))).unwrap()().unwrap();
+    let mut env = make_factory(&config(NAME, Some(FAMILY_RANDOM_GOAL))).unwrap()().unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut obs = env.reset(Some(3)).unwrap().0.to_vec1::<f32>().unwrap();
     for t in 0..200 {
@@ -87,7 +66,7 @@ fn task_functions_equal_step_rewards() {
             let task = dist.sample_tasks(1, &mut rng).remove(0);
             dist.set_task(&task).unwrap();
         }
-        let a = action(0, t, &mut rng);
+        let a = action(Pattern::Random, t, &mut rng);
         let step = env.step(&vector(&a).unwrap()).unwrap();
         let next = step.obs.to_vec1::<f32>().unwrap();
         let f = env.task_functions();
@@ -115,7 +94,7 @@ fn task_functions_equal_step_rewards() {
 #[test]
 fn long_rollouts_stay_finite_under_every_action_pattern() {
     for family in [None, Some(FAMILY_RANDOM_GOAL)] {
-        for pattern in 0..3 {
+        for pattern in PATTERNS {
             let mut env = Arm7Dof::new(family).unwrap();
             let mut rng = ChaCha8Rng::seed_from_u64(7);
             env.reset(Some(7)).unwrap();
@@ -126,7 +105,7 @@ fn long_rollouts_stay_finite_under_every_action_pattern() {
                 let obs = step.obs.to_vec1::<f32>().unwrap();
                 assert!(
                     obs.iter().all(|v| v.is_finite() && v.abs() < 1e3) && step.reward.is_finite(),
-                    "{family:?} pattern {pattern} t={t}: {obs:?}"
+                    "{family:?} {pattern:?} t={t}: {obs:?}"
                 );
                 // The joint limits hold (up to the solver's softness).
                 for (q, r) in obs[..ACT_DIM].iter().zip(RANGES) {
@@ -138,7 +117,7 @@ fn long_rollouts_stay_finite_under_every_action_pattern() {
 }
 
 fn trajectory(env: &mut dyn Env, seed: u64, steps: usize) -> Vec<u32> {
-    robots_common::trajectory(env, seed, steps, |t, rng| action(0, t, rng))
+    robots_common::trajectory(env, seed, steps, |t, rng| action(Pattern::Random, t, rng))
 }
 
 #[test]
@@ -181,7 +160,7 @@ fn the_simulated_end_effector_equals_the_forward_kinematics() {
             max_err = max_err.max((a - b).abs());
         }
         obs = env
-            .step(&vector(&action(1, t, &mut rng)).unwrap())
+            .step(&vector(&action(Pattern::BangBang, t, &mut rng)).unwrap())
             .unwrap()
             .obs
             .to_vec1::<f32>()
@@ -339,7 +318,8 @@ fn random_episode(steps: usize, seed: u64) -> (Vec<mbrl_envs::robots::SimState>,
     env.reset(Some(seed)).unwrap();
     let mut frames = vec![env.sim_state().clone()];
     for t in 0..steps {
-        env.step(&vector(&action(0, t, &mut rng)).unwrap()).unwrap();
+        env.step(&vector(&action(Pattern::Random, t, &mut rng)).unwrap())
+            .unwrap();
         frames.push(env.sim_state().clone());
     }
     let options = RenderOptions {

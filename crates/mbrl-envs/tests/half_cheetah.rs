@@ -8,45 +8,26 @@ mod robots_common;
 use mbrl_core::check_env::{check_env, CheckEnvOptions};
 use mbrl_core::env::{vector, Env};
 use mbrl_core::task::Task;
+use mbrl_envs::make_factory;
 use mbrl_envs::render::{render_gif, RenderOptions};
 use mbrl_envs::robots::half_cheetah::{
     HalfCheetah, HalfCheetahConfig, ACT_DIM, FAMILIES, FAMILY_DISABLED_JOINT,
     FAMILY_FORWARD_BACKWARD, FAMILY_SLOPED_TERRAIN, NAME, NAME_V5, OBS_DIM,
 };
 use mbrl_envs::robots::make_robot;
-use mbrl_envs::{make_factory, EnvConfig};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-fn config(name: &str, family: Option<&str>) -> EnvConfig {
-    EnvConfig {
-        name: name.into(),
-        task_family: family.map(str::to_string),
-        ..EnvConfig::default()
-    }
-}
+use robots_common::{batch, config, Pattern};
 
-/// The three open-loop action patterns the rollouts use.
-#[derive(Clone, Copy, Debug)]
-enum Pattern {
-    Random,
-    BangBang,
-    SquareWave,
-}
+/// The square wave of these rollouts: flips every 5 steps.
+const SQUARE_WAVE: Pattern = Pattern::SquareWave { half_period: 5 };
+
+/// Every pattern, for the long rollouts.
+const PATTERNS: [Pattern; 3] = [Pattern::Random, Pattern::BangBang, SQUARE_WAVE];
 
 fn action(pattern: Pattern, t: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
-    match pattern {
-        Pattern::Random => (0..ACT_DIM).map(|_| rng.random_range(-1.0..=1.0)).collect(),
-        Pattern::BangBang => (0..ACT_DIM)
-            .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
-            .collect(),
-        Pattern::SquareWave => {
-            let s = if (t / 5).is_multiple_of(2) { 1.0 } else { -1.0 };
-            (0..ACT_DIM)
-                .map(|i| if i % 2 == 0 { s } else { -s })
-                .collect()
-        }
-    }
+    pattern.action(ACT_DIM, t, rng)
 }
 
 /// Observations and rewards of `steps` random steps from `reset(seed)` (resetting at
@@ -58,8 +39,7 @@ fn trajectory(env: &mut dyn Env, seed: u64, steps: usize) -> Vec<u32> {
 #[test]
 fn passes_check_env_with_every_task_family() {
     for name in [NAME, NAME_V5] {
-        let families = std::iter::once(None).chain(FAMILIES.iter().map(|f| Some(*f)));
-        for family in families {
+        for family in robots_common::with_no_family(FAMILIES) {
             let report = check_env(
                 &make_factory(&config(name, family)).unwrap(),
                 &CheckEnvOptions {
@@ -109,10 +89,6 @@ fn task_functions_equal_step_rewards_under_every_task() {
                 let a = action(Pattern::Random, t, &mut rng);
                 let step = env.step(&vector(&a).unwrap()).unwrap();
                 let next = step.obs.to_vec1::<f32>().unwrap();
-                let batch = |v: &[f32]| {
-                    candle_core::Tensor::from_slice(v, (1, v.len()), &candle_core::Device::Cpu)
-                        .unwrap()
-                };
                 let r = env
                     .task_functions()
                     .reward(&batch(&obs), &batch(&a), &batch(&next))
@@ -132,9 +108,8 @@ fn task_functions_equal_step_rewards_under_every_task() {
 
 #[test]
 fn long_rollouts_stay_finite_under_every_family_and_action_pattern() {
-    let families = std::iter::once(None).chain(FAMILIES.iter().map(|f| Some(*f)));
-    for family in families {
-        for pattern in [Pattern::Random, Pattern::BangBang, Pattern::SquareWave] {
+    for family in robots_common::with_no_family(FAMILIES) {
+        for pattern in PATTERNS {
             let mut env = HalfCheetah::new(HalfCheetahConfig::default(), family).unwrap();
             let mut rng = ChaCha8Rng::seed_from_u64(11);
             env.reset(Some(11)).unwrap();

@@ -9,29 +9,24 @@ mod robots_common;
 use mbrl_core::check_env::{check_env, CheckEnvOptions};
 use mbrl_core::env::{vector, Env};
 use mbrl_core::task::Task;
+use mbrl_envs::make_factory;
 use mbrl_envs::render::{render_gif, RenderOptions};
 use mbrl_envs::robots::hopper::{Hopper, ACT_DIM, FAMILY_RANDOM_DYNAMICS, NAME, NAME_V5, OBS_DIM};
 use mbrl_envs::robots::random_dynamics::RandomDynamicsConfig;
 use mbrl_envs::robots::{make_robot, RewardKind};
-use mbrl_envs::{make_factory, EnvConfig};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-fn action(pattern: usize, t: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
-    match pattern {
-        0 => (0..ACT_DIM).map(|_| rng.random_range(-1.0..=1.0)).collect(),
-        1 => (0..ACT_DIM)
-            .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
-            .collect(),
-        _ => {
-            let s = if (t / 10).is_multiple_of(2) {
-                1.0
-            } else {
-                -1.0
-            };
-            vec![s, -s, s]
-        }
-    }
+use robots_common::{batch, config, Pattern};
+
+/// The square wave of these rollouts: flips every 10 steps.
+const SQUARE_WAVE: Pattern = Pattern::SquareWave { half_period: 10 };
+
+/// Every pattern, for the long rollouts.
+const PATTERNS: [Pattern; 3] = [Pattern::Random, Pattern::BangBang, SQUARE_WAVE];
+
+fn action(pattern: Pattern, t: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    pattern.action(ACT_DIM, t, rng)
 }
 
 #[test]
@@ -42,13 +37,8 @@ fn passes_check_env() {
         (NAME, Some(FAMILY_RANDOM_DYNAMICS)),
         (NAME_V5, Some(FAMILY_RANDOM_DYNAMICS)),
     ] {
-        let config = EnvConfig {
-            name: name.into(),
-            task_family: family.map(str::to_string),
-            ..EnvConfig::default()
-        };
         let report = check_env(
-            &make_factory(&config).unwrap(),
+            &make_factory(&config(name, family)).unwrap(),
             &CheckEnvOptions {
                 steps: 400,
                 ..CheckEnvOptions::default()
@@ -86,7 +76,10 @@ fn long_rollouts_stay_finite_under_every_action_pattern() {
             log_scale_limit: 3.0,
         }),
     ];
-    for (pattern, config) in (0..3).flat_map(|p| configs.iter().map(move |c| (p, c))) {
+    for (pattern, config) in PATTERNS
+        .into_iter()
+        .flat_map(|p| configs.iter().map(move |c| (p, c)))
+    {
         let family = config.map(|_| FAMILY_RANDOM_DYNAMICS);
         let mut env = Hopper::with_family(RewardKind::MeTrpo, family).unwrap();
         if let Some(c) = config {
@@ -107,7 +100,7 @@ fn long_rollouts_stay_finite_under_every_action_pattern() {
             let obs = step.obs.to_vec1::<f32>().unwrap();
             assert!(
                 obs.iter().all(|v| v.is_finite() && v.abs() < 1e3) && step.reward.is_finite(),
-                "pattern {pattern} {config:?} t={t}: {obs:?}"
+                "{pattern:?} {config:?} t={t}: {obs:?}"
             );
             assert!(!step.terminated, "the A.2 variant never terminates");
         }
@@ -121,7 +114,9 @@ fn same_seed_and_actions_give_bitwise_identical_trajectories() {
         let mut bits: Vec<u32> = Vec::new();
         env.reset(Some(2)).unwrap();
         for t in 0..300 {
-            let step = env.step(&vector(&action(0, t, &mut rng)).unwrap()).unwrap();
+            let step = env
+                .step(&vector(&action(Pattern::Random, t, &mut rng)).unwrap())
+                .unwrap();
             bits.extend(robots_common::bits(&step.obs));
         }
         bits
@@ -154,17 +149,9 @@ fn falling_terminates_only_the_v5_variant() {
 #[test]
 fn task_functions_equal_step_under_random_dynamics() {
     for name in [NAME, NAME_V5] {
-        let config = EnvConfig {
-            name: name.into(),
-            task_family: Some(FAMILY_RANDOM_DYNAMICS.into()),
-            ..EnvConfig::default()
-        };
-        let mut env = make_factory(&config).unwrap()().unwrap();
+        let mut env = make_factory(&config(name, Some(FAMILY_RANDOM_DYNAMICS))).unwrap()().unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut obs = env.reset(Some(3)).unwrap().0.to_vec1::<f32>().unwrap();
-        let batch = |v: &[f32]| {
-            candle_core::Tensor::from_slice(v, (1, v.len()), &candle_core::Device::Cpu).unwrap()
-        };
         for t in 0..240 {
             if t % 40 == 0 {
                 let dist = env.task_distribution().unwrap();
@@ -172,7 +159,7 @@ fn task_functions_equal_step_under_random_dynamics() {
                 dist.set_task(&task).unwrap();
                 assert_eq!(dist.current_task(), task);
             }
-            let a = action(0, t, &mut rng);
+            let a = action(Pattern::Random, t, &mut rng);
             let step = env.step(&vector(&a).unwrap()).unwrap();
             let next = step.obs.to_vec1::<f32>().unwrap();
             let fns = env.task_functions();
@@ -205,7 +192,7 @@ fn trace_under(task: &Task) -> Vec<Vec<f32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     (0..30)
         .map(|t| {
-            let a = vector(&action(2, t, &mut rng)).unwrap();
+            let a = vector(&action(SQUARE_WAVE, t, &mut rng)).unwrap();
             env.step(&a).unwrap().obs.to_vec1::<f32>().unwrap()
         })
         .collect()
@@ -280,7 +267,7 @@ fn trajectories_are_identical_across_processes() {
             dist.set_task(&task).unwrap();
         }
         bits.extend(robots_common::trajectory(&mut env, 9, 300, |t, rng| {
-            action(0, t, rng)
+            action(Pattern::Random, t, rng)
         }));
     }
     let digest = robots_common::digest(&bits);
@@ -298,7 +285,8 @@ fn renders_an_episode() {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut frames = vec![env.sim_state().clone()];
     for t in 0..20 {
-        env.step(&vector(&action(0, t, &mut rng)).unwrap()).unwrap();
+        env.step(&vector(&action(Pattern::Random, t, &mut rng)).unwrap())
+            .unwrap();
         frames.push(env.sim_state().clone());
     }
     let gif = render_gif(&frames, &RenderOptions::default()).unwrap();
@@ -315,7 +303,8 @@ fn write_docs_gif() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut frames = vec![env.sim_state().clone()];
     for t in 0..300 {
-        env.step(&vector(&action(0, t, &mut rng)).unwrap()).unwrap();
+        env.step(&vector(&action(Pattern::Random, t, &mut rng)).unwrap())
+            .unwrap();
         frames.push(env.sim_state().clone());
     }
     let options = RenderOptions {

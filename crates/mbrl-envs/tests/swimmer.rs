@@ -7,38 +7,25 @@ mod robots_common;
 
 use mbrl_core::check_env::{check_env, CheckEnvOptions};
 use mbrl_core::env::{vector, Env};
+use mbrl_envs::make_factory;
 use mbrl_envs::render::{render_gif, RenderOptions, View};
 use mbrl_envs::robots::make_robot;
 use mbrl_envs::robots::sim::{Fluid, Sim};
 use mbrl_envs::robots::swimmer::{self, Swimmer, ACT_DIM, FLUID, NAME, NAME_V5, OBS_DIM};
 use mbrl_envs::robots::RewardKind;
-use mbrl_envs::{make_factory, EnvConfig};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// The three open-loop action patterns the rollouts use.
-#[derive(Clone, Copy, Debug)]
-enum Pattern {
-    Random,
-    BangBang,
-    SquareWave,
-}
+use robots_common::{batch, config, Pattern};
+
+/// The square wave of these rollouts: flips every 10 steps.
+const SQUARE_WAVE: Pattern = Pattern::SquareWave { half_period: 10 };
+
+/// Every pattern, for the long rollouts.
+const PATTERNS: [Pattern; 3] = [Pattern::Random, Pattern::BangBang, SQUARE_WAVE];
 
 fn action(pattern: Pattern, t: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
-    match pattern {
-        Pattern::Random => (0..ACT_DIM).map(|_| rng.random_range(-1.0..=1.0)).collect(),
-        Pattern::BangBang => (0..ACT_DIM)
-            .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
-            .collect(),
-        Pattern::SquareWave => {
-            let s = if (t / 10).is_multiple_of(2) {
-                1.0
-            } else {
-                -1.0
-            };
-            vec![s, -s]
-        }
-    }
+    pattern.action(ACT_DIM, t, rng)
 }
 
 /// A travelling wave down the body: the second joint lags the first by a quarter period.
@@ -56,12 +43,8 @@ fn trajectory(env: &mut dyn Env, seed: u64, steps: usize) -> Vec<u32> {
 #[test]
 fn passes_check_env() {
     for name in [NAME, NAME_V5] {
-        let config = EnvConfig {
-            name: name.into(),
-            ..EnvConfig::default()
-        };
         let report = check_env(
-            &make_factory(&config).unwrap(),
+            &make_factory(&config(name, None)).unwrap(),
             &CheckEnvOptions {
                 steps: 400,
                 ..CheckEnvOptions::default()
@@ -98,9 +81,6 @@ fn task_functions_equal_step_rewards() {
             let a = action(Pattern::Random, t, &mut rng);
             let step = env.step(&vector(&a).unwrap()).unwrap();
             let next = step.obs.to_vec1::<f32>().unwrap();
-            let batch = |v: &[f32]| {
-                candle_core::Tensor::from_slice(v, (1, v.len()), &candle_core::Device::Cpu).unwrap()
-            };
             let fns = env.task_functions();
             let (o, u, n) = (batch(&obs), batch(&a), batch(&next));
             let r = fns.reward(&o, &u, &n).unwrap().to_vec1::<f32>().unwrap()[0] as f64;
@@ -122,7 +102,7 @@ fn task_functions_equal_step_rewards() {
 
 #[test]
 fn long_rollouts_stay_finite_under_every_action_pattern() {
-    for pattern in [Pattern::Random, Pattern::BangBang, Pattern::SquareWave] {
+    for pattern in PATTERNS {
         let mut env = Swimmer::new(RewardKind::MeTrpo).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         env.reset(Some(7)).unwrap();

@@ -1,11 +1,68 @@
 //! Helpers the rapier robots' integration tests share (included with
-//! `#[path = "common/robots.rs"] mod robots_common;`): trajectories as bits, their digests
-//! and the cross-process determinism harness.
+//! `#[path = "common/robots.rs"] mod robots_common;`): registry configs, open-loop action
+//! patterns, trajectories as bits, their digests and the cross-process determinism harness.
+// Each test file includes this module and uses only some of its helpers.
+#![allow(dead_code)]
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use mbrl_core::env::{vector, Env};
-use rand::SeedableRng;
+use mbrl_envs::EnvConfig;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// The registry config of `name` with `family` active (default horizon).
+pub fn config(name: &str, family: Option<&str>) -> EnvConfig {
+    EnvConfig {
+        name: name.into(),
+        task_family: family.map(str::to_string),
+        ..EnvConfig::default()
+    }
+}
+
+/// No task family, then each of `families`.
+pub fn with_no_family(
+    families: &'static [&'static str],
+) -> impl Iterator<Item = Option<&'static str>> {
+    std::iter::once(None).chain(families.iter().map(|f| Some(*f)))
+}
+
+/// A `[1, len]` batch of one row, for the task functions.
+pub fn batch(v: &[f32]) -> Tensor {
+    Tensor::from_slice(v, (1, v.len()), &Device::Cpu).unwrap()
+}
+
+/// The open-loop action patterns the rollouts use.
+#[derive(Clone, Copy, Debug)]
+pub enum Pattern {
+    /// Each joint uniform in [-1, 1].
+    Random,
+    /// Each joint at -1 or 1 with equal probability.
+    BangBang,
+    /// Neighbouring joints at opposite full torque, flipping every `half_period` steps.
+    SquareWave { half_period: usize },
+}
+
+impl Pattern {
+    /// The action of this pattern at step `t` for a robot with `act_dim` joints.
+    pub fn action(self, act_dim: usize, t: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+        match self {
+            Pattern::Random => (0..act_dim).map(|_| rng.random_range(-1.0..=1.0)).collect(),
+            Pattern::BangBang => (0..act_dim)
+                .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
+                .collect(),
+            Pattern::SquareWave { half_period } => {
+                let s = if (t / half_period).is_multiple_of(2) {
+                    1.0
+                } else {
+                    -1.0
+                };
+                (0..act_dim)
+                    .map(|i| if i % 2 == 0 { s } else { -s })
+                    .collect()
+            }
+        }
+    }
+}
 
 /// The bit patterns of a rank-1 `f32` tensor, to compare trajectories exactly.
 pub fn bits(t: &Tensor) -> Vec<u32> {
