@@ -14,7 +14,7 @@
 use candle_core::Tensor;
 use mbrl_core::policy::{flatten, unflatten, GaussianPolicy};
 use mbrl_core::{Error, Result};
-use mbrl_policy_opt::trpo::{conjugate_gradient, TrpoConfig, TrpoStats};
+use mbrl_policy_opt::trpo::{natural_step, TrpoConfig, TrpoStats};
 
 use crate::adaptation::{adapt, gradient_at, InnerStepSize};
 use crate::estimators::Estimator;
@@ -131,7 +131,6 @@ pub fn maml_trpo_step(
     if g.iter().all(|x| *x == 0.0) {
         return Ok(unchanged);
     }
-    let damping = config.cg_damping;
     // Every `stride`-th task (rllab's `subsample_factor`, applied to whole tasks because each
     // task's adapted policy depends on all of its pre-update samples): each FVP costs two
     // second-order gradients through the inner step, most of a meta step's cost.
@@ -140,22 +139,14 @@ pub fn maml_trpo_step(
         .step_by(config.fvp_stride()?)
         .cloned()
         .collect();
-    let mut product = |v: &[f64]| -> Result<Vec<f64>> {
-        let fv = post_update_fvp(
+    let mut fvp = |v: &[f64]| {
+        post_update_fvp(
             policy, &theta_o, &alpha, &fvp_tasks, estimator, fd_epsilon, v,
-        )?;
-        Ok(fv.iter().zip(v).map(|(a, b)| a + damping * b).collect())
+        )
     };
-    let direction = conjugate_gradient(&mut product, &g, config.cg_iters)?;
-    let shs: f64 = direction
-        .iter()
-        .zip(product(&direction)?)
-        .map(|(a, b)| a * b)
-        .sum();
-    if shs.is_nan() || shs <= 0.0 {
+    let Some((direction, scale)) = natural_step(&mut fvp, &g, config)? else {
         return Ok(unchanged);
-    }
-    let scale = (2.0 * config.max_kl / shs).sqrt();
+    };
     let old_flat = to_vec(&policy.flat_params()?)?;
     let adapted_o: Vec<Vec<Tensor>> = adapted_params(policy, &theta_o, &alpha, tasks, estimator)?
         .iter()

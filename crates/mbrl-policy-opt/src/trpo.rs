@@ -111,6 +111,32 @@ pub fn conjugate_gradient(
     Ok(x)
 }
 
+/// TRPO's full step along the natural gradient: solves `(F + damping I) x = g` by conjugate
+/// gradient (`fvp` computes `F v`) and returns `x` with the scale `sqrt(2 max_kl / x^T (F +
+/// damping I) x)` that puts the quadratic model of the KL at `max_kl`. `None` when the
+/// curvature along `x` is not positive.
+pub fn natural_step(
+    fvp: &mut dyn FnMut(&[f64]) -> Result<Vec<f64>>,
+    g: &[f64],
+    config: &TrpoConfig,
+) -> Result<Option<(Vec<f64>, f64)>> {
+    let damping = config.cg_damping;
+    let mut product = |v: &[f64]| -> Result<Vec<f64>> {
+        let fv = fvp(v)?;
+        Ok(fv.iter().zip(v).map(|(a, b)| a + damping * b).collect())
+    };
+    let direction = conjugate_gradient(&mut product, g, config.cg_iters)?;
+    let shs: f64 = direction
+        .iter()
+        .zip(product(&direction)?)
+        .map(|(a, b)| a * b)
+        .sum();
+    if shs.is_nan() || shs <= 0.0 {
+        return Ok(None);
+    }
+    Ok(Some((direction, (2.0 * config.max_kl / shs).sqrt())))
+}
+
 fn to_vec(t: &Tensor) -> Result<Vec<f64>> {
     Ok(t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?)
 }
@@ -185,21 +211,10 @@ pub fn trpo_step_with(
     if g.iter().all(|x| *x == 0.0) {
         return Ok(unchanged);
     }
-    let damping = config.cg_damping;
-    let mut product = |v: &[f64]| -> Result<Vec<f64>> {
-        let fv = to_vec(&fvp(&from_vec(v)?)?)?;
-        Ok(fv.iter().zip(v).map(|(a, b)| a + damping * b).collect())
-    };
-    let direction = conjugate_gradient(&mut product, &g, config.cg_iters)?;
-    let shs: f64 = direction
-        .iter()
-        .zip(product(&direction)?)
-        .map(|(a, b)| a * b)
-        .sum();
-    if shs.is_nan() || shs <= 0.0 {
+    let mut flat_fvp = |v: &[f64]| to_vec(&fvp(&from_vec(v)?)?);
+    let Some((direction, scale)) = natural_step(&mut flat_fvp, &g, config)? else {
         return Ok(unchanged);
-    }
-    let scale = (2.0 * config.max_kl / shs).sqrt();
+    };
     let old_flat = to_vec(&policy.flat_params()?)?;
     for k in 0..config.max_backtracks {
         let frac = scale * config.backtrack_ratio.powi(k as i32);
