@@ -23,7 +23,7 @@ if [ -z "${BIN:-}" ]; then
   BIN=target/release/mbrl-cli
 fi
 
-for spec in me-trpo:40 trpo:100; do
+for spec in me-trpo:40 trpo:250; do
   algo=${spec%%:*}
   iterations=${spec##*:}
   config=configs/$algo/half-cheetah-v5-mujoco.toml
