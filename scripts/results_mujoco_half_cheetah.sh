@@ -5,8 +5,9 @@
 # aggregated CSV and a table of the real steps each needs to reach THRESHOLD (default 1000)
 # in docs/results/.
 #
-# Usage: scripts/results_mujoco_half_cheetah.sh     (several hours on 2 cores: ~80 min per
-#        ME-TRPO seed, ~15 min per TRPO seed)
+# Usage: scripts/results_mujoco_half_cheetah.sh     (most of a day on 2 cores: an ME-TRPO
+#        iteration took 3 min at 10k real steps and 10 min at 100k at one thread beside another
+#        run, since each model pass covers all the data; a TRPO seed takes ~5 min)
 #        SEEDS="0 1 2" OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/results_mujoco_half_cheetah.sh
 # Resumable: seeds with a finished run under OUT are skipped, interrupted ones resume from
 # their newest checkpoint.
