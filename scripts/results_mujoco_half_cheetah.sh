@@ -29,7 +29,8 @@ for spec in me-trpo:40 trpo:250; do
   iterations=${spec##*:}
   config=configs/$algo/half-cheetah-v5-mujoco.toml
   for seed in $SEEDS; do
-    train_seed "$OUT/$algo/half-cheetah-v5" "$seed" "$iterations" "$BIN" --config "$config" --out "$OUT"
+    train_seed "$OUT/$algo/half-cheetah-v5" "$seed" "$iterations" "$BIN" --config "$config" --out "$OUT" \
+      --set run.iterations="$iterations"
   done
 done
 mkdir -p docs/results
