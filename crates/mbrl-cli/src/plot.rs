@@ -272,9 +272,9 @@ pub fn plot(
     }
     write_csv(&curves, &out.with_extension("csv"))?;
     if let Some(t) = threshold {
-        println!("{}", threshold_table(&curves, x, y, t));
+        print!("{}", threshold_table(&curves, x, y, t));
     }
-    println!(
+    eprintln!(
         "wrote {} and {}",
         out.display(),
         out.with_extension("csv").display()
