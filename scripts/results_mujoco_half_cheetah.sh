@@ -5,9 +5,10 @@
 # aggregated CSV and a table of the real steps each needs to reach THRESHOLD (default 1000)
 # in docs/results/.
 #
-# Usage: scripts/results_mujoco_half_cheetah.sh     (most of a day on 2 cores: an ME-TRPO
-#        iteration took 3 min at 10k real steps and 10 min at 100k at one thread beside another
-#        run, since each model pass covers all the data; a TRPO seed takes ~5 min)
+# Usage: scripts/results_mujoco_half_cheetah.sh     (most of a day on 2 cores: an ME-TRPO seed
+#        took 6.2-8.3 h at one thread with three runs sharing the 2 cores, 80% of it model
+#        fitting, since each model pass covers all the data: an iteration grew from 3 min at 10k
+#        real steps to 13-20 min at 200k; a TRPO seed takes ~5 min)
 #        SEEDS="0 1 2" OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/results_mujoco_half_cheetah.sh
 # Resumable: seeds with a finished run under OUT are skipped, interrupted ones resume from
 # their newest checkpoint.
@@ -36,5 +37,5 @@ done
 mkdir -p docs/results
 "$BIN" plot "ME-TRPO=$OUT/me-trpo/half-cheetah-v5" "TRPO=$OUT/trpo/half-cheetah-v5" \
   --out docs/results/mujoco_half_cheetah_eval_return.png --threshold "$THRESHOLD" --log-x \
-  --title "MuJoCo HalfCheetah-v5 (H=1000): evaluation return vs real steps (mean +- std, seeds $SEEDS)" \
+  --title "HalfCheetah-v5, MuJoCo, H=1000 (mean +- std, seeds $SEEDS)" \
   | tee docs/results/mujoco_half_cheetah_steps_to_threshold.md
