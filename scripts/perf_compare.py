@@ -6,7 +6,9 @@ Alternates the Rust binary `crates/mbrl-policy-opt/benches/side_by_side.rs` and
 Markdown table of each side's time (the median of its per-round medians) and two candle/PyTorch
 ratios: of those medians, and of each side's best round (less sensitive to a noisy neighbour
 slowing one side's rounds). Alternating keeps both sides exposed to the same machine load.
-The imagined-rollout step is compared with both PyTorch variants of `perf_torch.py`.
+It first prints the CPU model and both libraries' SGEMM rate (1024^3, the limit for these
+shapes), so that every table names the machine it was measured on. The imagined-rollout step
+and the Fisher-vector product are each compared with both PyTorch variants of `perf_torch.py`.
 
 Usage (from the repository root; needs a Python with torch, e.g. .venv-bench):
     python scripts/perf_compare.py [--rounds 5] [--threads 2] [--python .venv-bench/bin/python]
@@ -21,6 +23,7 @@ import sys
 
 # (candle workload, PyTorch workload, label, goal for the ratio)
 WORKLOADS = [
+    ("sgemm_1024", "sgemm_1024", "SGEMM 1024 x 1024 x 1024 (the limit)", None),
     (
         "ensemble_train_step",
         "ensemble_train_step",
@@ -29,15 +32,16 @@ WORKLOADS = [
     ),
     (
         "rollout_step",
-        "rollout_step_all_members",
-        "imagined-rollout step, 5 models, 500 states, step_rand + reward; PyTorch: every "
-        "member on every state (MBRL-Lib)",
-        0.75,
+        "rollout_step_own_member",
+        "imagined-rollout step, 5 models, 500 states, step_rand + reward; PyTorch: each "
+        "state through its own member (equal FLOPs)",
+        1.0,
     ),
     (
         "rollout_step",
-        "rollout_step_own_member",
-        "the same; PyTorch: each state through its own member (equal FLOPs)",
+        "rollout_step_all_members",
+        "the same; PyTorch: every member on every state, then a gather (MBRL-Lib's way, 5x "
+        "the FLOPs)",
         None,
     ),
     (
@@ -49,10 +53,32 @@ WORKLOADS = [
     (
         "fisher_vector_product",
         "fisher_vector_product",
-        "Fisher-vector product, same policy and batch",
+        "Fisher-vector product, same policy and batch, same algorithm (Gauss-Newton: "
+        "forward-mode J v, one backward)",
+        None,
+    ),
+    (
+        "fisher_vector_product",
+        "fisher_vector_product_double_backward",
+        "the same product; PyTorch: double backward of the mean KL (a different algorithm, "
+        "the usual PyTorch TRPO code)",
         None,
     ),
 ]
+
+SGEMM_FLOP = 2 * 1024**3
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
 
 
 def run(cmd, env):
@@ -72,12 +98,20 @@ def main():
     cargo = ["cargo", "bench", "-q", "-p", "mbrl-policy-opt", "--bench", "side_by_side", "--"]
     subprocess.run(cargo[:-1] + ["--no-run"], env=env, check=True)
     timing = ["--measure", args.measure]
+    torch_cmd = [args.python, "scripts/perf_torch.py", "--threads", str(args.threads)]
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; {args.threads} threads each")
+    only_sgemm = ["--only", "sgemm_1024"]
+    rates = [run(cargo + timing + only_sgemm, env), run(torch_cmd + timing + only_sgemm, env)]
+    candle_rate, torch_rate = (SGEMM_FLOP / r["sgemm_1024"] / 1e6 for r in rates)
+    print(
+        f"SGEMM 1024^3, the limit for these shapes: candle {candle_rate:.0f} GFLOP/s, "
+        f"PyTorch {torch_rate:.0f} GFLOP/s"
+    )
+    print()
     rust, torch = [], []
     for r in range(args.rounds):
         rust.append(run(cargo + timing, env))
-        torch.append(
-            run([args.python, "scripts/perf_torch.py", "--threads", str(args.threads)] + timing, env)
-        )
+        torch.append(run(torch_cmd + timing, env))
         print(f"round {r + 1}/{args.rounds}: candle {rust[-1]} torch {torch[-1]}", file=sys.stderr)
     print("| workload | candle (ms) | PyTorch (ms) | candle / PyTorch | best rounds | goal |")
     print("|---|---|---|---|---|---|")

@@ -4,6 +4,7 @@
 Times the same workloads, with the same shapes and the same timing protocol, as the Rust
 binary `crates/mbrl-policy-opt/benches/side_by_side.rs`:
 
+- sgemm_1024: one 1024 x 1024 x 1024 f32 matmul (the GEMM rate, the limit for these shapes);
 - ensemble_train_step: 5 members of 23 -> 512 -> 512 -> 17 ReLU as batched matmuls, inputs
   and targets normalised, MSE on the state change, backward, Adam, batch 256 per member;
 - rollout_step_all_members / rollout_step_own_member: one imagined step of 500 states in
@@ -13,14 +14,16 @@ binary `crates/mbrl-policy-opt/benches/side_by_side.rs`:
   ModelEnv's way, the same FLOPs as the Rust side);
 - policy_fwd_bwd: 17 -> 32 -> 32 -> 6 tanh Gaussian policy, mean log-likelihood of a batch
   of 20000 actions, backward;
-- fisher_vector_product: the same policy and batch, `F v` by double backpropagation of the
-  mean KL to a detached copy (the usual PyTorch TRPO implementation).
+- fisher_vector_product: the same policy and batch, the same algorithm as mbrl (Gauss-Newton:
+  `J v` by forward-mode differentiation, then one backward pass);
+- fisher_vector_product_double_backward: `F v` by double backpropagation of the mean KL to a
+  detached copy (the usual PyTorch TRPO implementation, a different algorithm).
 
 Protocol (identical in Rust): each workload is warmed up for `--warmup` seconds, then run for
 `--measure` seconds; the median of the per-call times is printed as one JSON line
 `{"name": ..., "median_ms": ..., "calls": ...}`.
 
-Usage: python scripts/perf_torch.py [--threads 2] [--warmup 1] [--measure 3]
+Usage: python scripts/perf_torch.py [--threads 2] [--warmup 1] [--measure 3] [--only NAME]
 Run it through scripts/perf_compare.py, which alternates it with the Rust side.
 """
 
@@ -85,6 +88,12 @@ def ensemble_train_step(generator):
         opt.step()
 
     return step
+
+
+def sgemm_1024(generator):
+    a = torch.randn(1024, 1024, generator=generator)
+    b = torch.randn(1024, 1024, generator=generator)
+    return lambda: a @ b
 
 
 def cheetah_reward(act, next_obs):
@@ -172,7 +181,7 @@ def policy_fwd_bwd(generator):
     return step
 
 
-def fisher_vector_product(generator):
+def fisher_vector_product_double_backward(generator):
     policy = GaussianMlp()
     obs = torch.randn(20000, OBS, generator=generator)
     params = list(policy.parameters())
@@ -190,21 +199,60 @@ def fisher_vector_product(generator):
     return step
 
 
+def fisher_vector_product_gauss_newton(generator):
+    """mbrl's algorithm: `F v = J^T M J v` with `J v` by forward-mode differentiation of the
+    means (torch.func.jvp), `M = diag(1 / sigma^2)` for the means and 2 for each log-std, and
+    one backward pass for `J^T (.)`."""
+    policy = GaussianMlp()
+    obs = torch.randn(20000, OBS, generator=generator)
+    params = list(policy.parameters())
+    v = torch.randn(sum(p.numel() for p in params), generator=generator)
+    sizes = [p.numel() for p in params]
+    is_log_std = [p is policy.log_std for p in params]
+    names = [name for name, _ in policy.net.named_parameters()]
+
+    def means(*values):
+        return torch.func.functional_call(policy.net, dict(zip(names, values)), (obs,))
+
+    def step():
+        parts = [d.reshape(p.shape) for d, p in zip(torch.split(v, sizes), params)]
+        net_dirs = tuple(d for d, log_std in zip(parts, is_log_std) if not log_std)
+        log_std_dir = next(d for d, log_std in zip(parts, is_log_std) if log_std)
+        primals = tuple(p.detach() for p in policy.net.parameters())
+        _, dmean = torch.func.jvp(means, primals, net_dirs)
+        inv_var = torch.exp(-2 * policy.log_std.detach())
+        weight_mean = dmean * inv_var / obs.shape[0]
+        scalar = (policy.net(obs) * weight_mean).sum() + (policy.log_std * 2 * log_std_dir).sum()
+        grads = torch.autograd.grad(scalar, params)
+        return torch.cat([g.reshape(-1) for g in grads])
+
+    return step
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--measure", type=float, default=3.0)
+    parser.add_argument("--only", help="time just this workload")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
-    run = lambda name, make: timed(name, make(generator), args.warmup, args.measure)
-    results = [run("ensemble_train_step", ensemble_train_step)]
-    results.append(run("rollout_step_all_members", rollout_step_all_members))
-    results.append(run("rollout_step_own_member", rollout_step_own_member))
-    results.append(run("policy_fwd_bwd", policy_fwd_bwd))
-    results.append(run("fisher_vector_product", fisher_vector_product))
+    workloads = [
+        ("sgemm_1024", sgemm_1024),
+        ("ensemble_train_step", ensemble_train_step),
+        ("rollout_step_all_members", rollout_step_all_members),
+        ("rollout_step_own_member", rollout_step_own_member),
+        ("policy_fwd_bwd", policy_fwd_bwd),
+        ("fisher_vector_product", fisher_vector_product_gauss_newton),
+        ("fisher_vector_product_double_backward", fisher_vector_product_double_backward),
+    ]
+    results = [
+        timed(name, make(generator), args.warmup, args.measure)
+        for name, make in workloads
+        if args.only in (None, name)
+    ]
     for r in results:
         print(json.dumps(r), flush=True)
 

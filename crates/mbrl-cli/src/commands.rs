@@ -108,13 +108,14 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let mut reporter =
         ProgressReporter::new(RunLog::new(&dir), start.iteration, config.run.iterations);
     reporter.message(&format!(
-        "run directory: {}\n{} on {} (seed {}), iterations {}..={}",
+        "run directory: {}\n{} on {} (seed {}), iterations {}..={}\nmachine: {}",
         dir.display(),
         config.algo,
         config.env.name,
         config.seed,
         start.iteration + 1,
-        config.run.iterations
+        config.run.iterations,
+        mbrl_core::kernels::cpu::summary()
     ));
     let stop = Arc::new(AtomicBool::new(false));
     let handler_flag = stop.clone();

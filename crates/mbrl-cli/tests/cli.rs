@@ -85,6 +85,8 @@ fn train_writes_a_complete_run_directory() {
     assert_eq!(checkpoints.len(), 2, "one .safetensors and one .json");
     let log = std::fs::read_to_string(dir.join("train.log")).unwrap();
     assert!(log.contains("iteration 2/2"));
+    // The log names the machine and the kernels chosen for it (benchmark records).
+    assert!(log.contains("machine: ") && log.contains("matmul "), "{log}");
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! `--warmup` seconds, run for `--measure` seconds, print the median per-call time as one JSON
 //! line `{"name": ..., "median_ms": ..., "calls": ...}`).
 //!
+//! - `sgemm_1024`: one `[1024, 1024] x [1024, 1024]` f32 matmul, the GEMM rate that bounds the
+//!   other workloads;
 //! - `ensemble_train_step`: `MlpEnsemble::train_step`, 5 x (23 -> 512 -> 512 -> 17), batch 256;
 //! - `rollout_step`: `ModelEnv::step` in `step_rand` mode on 500 states with a half-cheetah-like
 //!   reward;
@@ -139,6 +141,12 @@ fn main() {
             .and_then(|i| args.get(i + 1).cloned()),
     };
     let mut rng = ChaCha8Rng::seed_from_u64(0);
+
+    let a = randn(&[1024, 1024], &mut rng);
+    let b = randn(&[1024, 1024], &mut rng);
+    timed("sgemm_1024", &protocol, || {
+        a.matmul(&b).expect("matmul");
+    });
 
     let mut model = ensemble(&mut rng);
     let obs = randn(&[5, 256, OBS], &mut rng);

@@ -169,7 +169,7 @@ fn sigmoid(z: f32) -> f32 {
 }
 
 /// Runs `f` on the contiguous `f32` data of `t`.
-fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+pub(super) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
     let (store, layout) = t.storage_and_layout();
     let candle_core::Storage::Cpu(cpu) = &*store else {
         candle_core::bail!("fused kernels run on the CPU only");

@@ -8,10 +8,10 @@
 //! written in candle ops, so second derivatives are exact when candle keeps the backward graph
 //! (see [`super::elementwise`]).
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use super::elementwise::{self, pre_activation_and_bias_grads};
+use super::elementwise::{self, keeps_backward_graph, pre_activation_and_bias_grads};
+use super::matmul::{matmul, tensor_matmul, Operand};
 use super::Activation;
 use crate::{Error, Result};
 
@@ -71,9 +71,21 @@ impl CustomOp3 for Linear {
                 l3.dims()
             );
         }
-        let CpuStorage::F32(mut out) = s1.matmul(s2, (k, rows, outputs, inputs), l1, l2)? else {
-            candle_core::bail!("linear: f32 tensors only");
+        let (x, w) = (
+            elementwise::contiguous_f32(s1, l1)?,
+            elementwise::contiguous_f32(s2, l2)?,
+        );
+        if x.len() != k * rows * inputs || w.len() != k * inputs * outputs {
+            candle_core::bail!("linear: x {:?}, w {:?}", l1.dims(), l2.dims());
+        }
+        let operand = |data, rows, cols| Operand {
+            data,
+            members: k,
+            rows,
+            cols,
+            transposed: false,
         };
+        let mut out = matmul(k, operand(x, rows, inputs), operand(w, inputs, outputs));
         elementwise::add_bias_then_activate(&mut out, b, rows, outputs, self.0);
         let shape = if l1.dims().len() == 2 {
             Shape::from((rows, outputs))
@@ -99,8 +111,23 @@ impl CustomOp3 for Linear {
             };
             x.matmul(w)?.broadcast_add(&b)
         })?;
-        let grad_x = x.track_op().then(|| grad_pre.matmul(&w.t()?)).transpose()?;
-        let grad_w = w.track_op().then(|| x.t()?.matmul(&grad_pre)).transpose()?;
+        // The differentiable candle ops when a second-order graph is being built, the tiled
+        // kernel otherwise.
+        let second_order = keeps_backward_graph();
+        let grad_x = x
+            .track_op()
+            .then(|| match second_order {
+                true => grad_pre.matmul(&w.t()?),
+                false => tensor_matmul(&grad_pre, false, w, true),
+            })
+            .transpose()?;
+        let grad_w = w
+            .track_op()
+            .then(|| match second_order {
+                true => x.t()?.matmul(&grad_pre),
+                false => tensor_matmul(x, true, &grad_pre, false),
+            })
+            .transpose()?;
         let grad_b = b.track_op().then_some(grad_b);
         Ok((grad_x, grad_w, grad_b))
     }

@@ -14,13 +14,17 @@
 //! - [`linear()`]: a whole dense layer `act(x W + b)` as one custom op, so the pre-activation
 //!   is no graph node (no gradient buffer for it) and data inputs get no gradient;
 //! - [`gaussian_log_prob()`]: a diagonal Gaussian's log-density with a shared log-std, one op
-//!   in place of seven.
+//!   in place of seven;
+//! - `matmul`: the layers' matrix products as row tiles shared by the threads (one fork per
+//!   product instead of one per ensemble member); [`cpu`]: which vector unit they run on.
 
 mod bias_activation;
+pub mod cpu;
 mod elementwise;
 pub mod fast_math;
 mod gaussian;
 mod linear;
+mod matmul;
 mod simd;
 #[cfg(test)]
 mod test_support;
@@ -28,6 +32,7 @@ mod test_support;
 pub use bias_activation::bias_activation;
 pub use gaussian::gaussian_log_prob;
 pub use linear::linear;
+pub use simd::widest;
 
 use serde::{Deserialize, Serialize};
 
