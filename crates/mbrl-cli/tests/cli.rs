@@ -86,7 +86,10 @@ fn train_writes_a_complete_run_directory() {
     let log = std::fs::read_to_string(dir.join("train.log")).unwrap();
     assert!(log.contains("iteration 2/2"));
     // The log names the machine and the kernels chosen for it (benchmark records).
-    assert!(log.contains("machine: ") && log.contains("matmul "), "{log}");
+    assert!(
+        log.contains("machine: ") && log.contains("matmul "),
+        "{log}"
+    );
 }
 
 #[test]
