@@ -16,6 +16,9 @@ binary `crates/mbrl-policy-opt/benches/side_by_side.rs`:
   of 20000 actions, backward;
 - fisher_vector_product: the same policy and batch, the same algorithm as mbrl (Gauss-Newton:
   `J v` by forward-mode differentiation, then one backward pass);
+- sac_update / maac_actor_update: the inner loops of SAC and MAAC, as
+  `crates/mbrl-maac/benches/actor_critic.rs` (one SAC update at batch 256 with 256-256 actor and
+  twin critics; MAAC's H = 3 actor update through an 8 x (4 x 200) probabilistic ensemble);
 - fisher_vector_product_double_backward: `F v` by double backpropagation of the mean KL to a
   detached copy (the usual PyTorch TRPO implementation, a different algorithm).
 
@@ -28,7 +31,9 @@ Run it through scripts/perf_compare.py, which alternates it with the Rust side.
 """
 
 import argparse
+import copy
 import json
+import math
 import statistics
 import time
 
@@ -229,6 +234,129 @@ def fisher_vector_product_gauss_newton(generator):
     return step
 
 
+class SquashedGaussianActor(torch.nn.Module):
+    """256-256 ReLU, mean and clipped log-std heads, tanh squashing (SAC / MAAC)."""
+
+    def __init__(self, hidden=256):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(OBS, hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(hidden, hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(hidden, 2 * ACT),
+        )
+
+    def sample(self, obs):
+        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        log_std = log_std.clamp(-20, 2)
+        eps = torch.randn_like(mean)
+        u = mean + log_std.exp() * eps
+        log_jac = 2 * (math.log(2) - u - torch.nn.functional.softplus(-2 * u))
+        log_prob = (-0.5 * eps**2 - log_std - log_jac).sum(-1) - 0.5 * ACT * math.log(2 * math.pi)
+        return torch.tanh(u), log_prob
+
+
+class TwinCritic(torch.nn.Module):
+    """Two 256-256 ReLU Q-functions as one batched network (as mbrl stacks them)."""
+
+    def __init__(self, hidden=256):
+        super().__init__()
+        self.params = torch.nn.ParameterList(ensemble_params(2, [OBS + ACT, hidden, hidden, 1], None))
+
+    def forward(self, obs, act):
+        x = torch.cat([obs, act], -1).expand(2, *obs.shape[:-1], OBS + ACT)
+        return ensemble_forward(list(self.params), x).squeeze(-1)
+
+
+def sac_update(generator):
+    """One SAC update (CleanRL's order): one-step targets, twin critics, actor, temperature,
+    Polyak step; batch 256, obs 17, act 6, Adam 3e-4."""
+    actor, critic = SquashedGaussianActor(), TwinCritic()
+    target = copy.deepcopy(critic)
+    log_alpha = torch.zeros(1, requires_grad=True)
+    opts = [
+        torch.optim.Adam(actor.parameters(), lr=3e-4),
+        torch.optim.Adam(critic.parameters(), lr=3e-4),
+        torch.optim.Adam([log_alpha], lr=3e-4),
+    ]
+    b = 256
+    obs, nxt = torch.randn(b, OBS, generator=generator), torch.randn(b, OBS, generator=generator)
+    act = torch.randn(b, ACT, generator=generator).clamp(-1, 1)
+    rew, done = torch.randn(b, generator=generator), torch.zeros(b)
+
+    def step():
+        alpha = log_alpha.exp().detach()
+        with torch.no_grad():
+            a2, lp2 = actor.sample(nxt)
+            y = rew + 0.99 * (1 - done) * (target(nxt, a2).min(0).values - alpha * lp2)
+        critic_loss = ((critic(obs, act) - y) ** 2).mean(1).sum()
+        opts[1].zero_grad(set_to_none=True)
+        critic_loss.backward()
+        opts[1].step()
+        a, lp = actor.sample(obs)
+        actor_loss = (alpha * lp - critic(obs, a).min(0).values).mean()
+        opts[0].zero_grad(set_to_none=True)
+        actor_loss.backward()
+        opts[0].step()
+        alpha_loss = -(log_alpha * (lp.detach() - ACT)).mean()
+        opts[2].zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        opts[2].step()
+        with torch.no_grad():
+            for t, o in zip(target.parameters(), critic.parameters()):
+                t.mul_(0.995).add_(o, alpha=0.005)
+
+    return step
+
+
+def maac_actor_update(generator):
+    """MAAC's actor update: H = 3 steps through an 8-member 4 x 200 swish probabilistic ensemble
+    (each row a member drawn per step, its predictive noise), the cheetah-like reward, 5
+    terminal action samples on the twin critic, batch 256, one Adam step."""
+    k, b, h = 8, 256, 3
+    model = [p.detach() for p in ensemble_params(k, [OBS + ACT, 200, 200, 200, 200, 2 * OBS], generator)]
+    actor, critic = SquashedGaussianActor(), TwinCritic()
+    for p in critic.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(actor.parameters(), lr=3e-4)
+    obs = torch.randn(b, OBS, generator=generator)
+
+    def model_step(s, a):
+        x = torch.cat([s, a], -1)
+        member = torch.randint(0, k, (b,))
+        out = torch.empty(b, 2 * OBS)
+        for m in range(k):
+            idx = (member == m).nonzero(as_tuple=True)[0]
+            z = x[idx]
+            for i in range(len(model) // 2):
+                z = torch.baddbmm(model[2 * i + 1][m], z.unsqueeze(0), model[2 * i][m].unsqueeze(0))[0]
+                if i + 1 < len(model) // 2:
+                    z = z * torch.sigmoid(z)
+            out = out.index_copy(0, idx, z)
+        mean, log_var = out.chunk(2, -1)
+        nxt = s + mean + (0.5 * log_var.clamp(-10, 0.5)).exp() * torch.randn_like(mean)
+        return nxt.clamp(-100, 100), nxt[:, 8] - 0.1 * (a**2).sum(-1)
+
+    def step():
+        a, lp = actor.sample(obs)
+        s, value = obs, torch.zeros(b)
+        for t in range(h):
+            s, r = model_step(s, a)
+            value = value + 0.99**t * r
+            a, _ = actor.sample(s)
+        terminal = critic(s, a).min(0).values
+        for _ in range(4):
+            terminal = terminal + critic(s, actor.sample(s)[0]).min(0).values
+        value = value + 0.99**h * terminal / 5
+        loss = (0.2 * lp - value).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -247,6 +375,8 @@ def main():
         ("policy_fwd_bwd", policy_fwd_bwd),
         ("fisher_vector_product", fisher_vector_product_gauss_newton),
         ("fisher_vector_product_double_backward", fisher_vector_product_double_backward),
+        ("sac_update", sac_update),
+        ("maac_actor_update", maac_actor_update),
     ]
     results = [
         timed(name, make(generator), args.warmup, args.measure)

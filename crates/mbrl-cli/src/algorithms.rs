@@ -14,6 +14,9 @@ pub fn registry() -> Vec<&'static AlgorithmEntry> {
         &mbrl_meta::trainer::MAML_TRPO_ENTRY,
         &mbrl_meta::trainer::MAML_VPG_ENTRY,
         &mbrl_meta::mb_mpo::ENTRY,
+        &mbrl_maac::trainer::SAC_ENTRY,
+        &mbrl_maac::trainer::MBPO_ENTRY,
+        &mbrl_maac::trainer::MAAC_ENTRY,
     ]
 }
 

@@ -11,6 +11,9 @@ use std::path::Path;
 use mbrl_core::runner::RunConfig;
 use mbrl_envs::registry::{check_task_family, registry as env_registry};
 use mbrl_envs::EnvConfig;
+use mbrl_maac::actor::ActorConfig;
+use mbrl_maac::agent::SacConfig;
+use mbrl_maac::config::{ImaginationConfig, MaacConfig, OffPolicyConfig};
 use mbrl_meta::mb_mpo::MbMpoConfig;
 use mbrl_meta::trainer::MetaConfig;
 use mbrl_models::EnsembleConfig;
@@ -79,6 +82,21 @@ pub struct ExperimentConfig {
     /// MB-MPO (thesis Ch. 5).
     #[serde(default)]
     pub mb_mpo: MbMpoConfig,
+    /// The squashed Gaussian actor of SAC, MBPO and MAAC.
+    #[serde(default)]
+    pub actor: ActorConfig,
+    /// The soft actor-critic learner (SAC, MBPO, MAAC).
+    #[serde(default)]
+    pub sac: SacConfig,
+    /// Real data and update frequency of SAC, MBPO and MAAC.
+    #[serde(default)]
+    pub off_policy: OffPolicyConfig,
+    /// The model's imagined data (MBPO, MAAC).
+    #[serde(default)]
+    pub imagination: ImaginationConfig,
+    /// MAAC's objective and critic targets (thesis Ch. 7).
+    #[serde(default)]
+    pub maac: MaacConfig,
 }
 
 impl ExperimentConfig {
@@ -364,6 +382,28 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
             .to_string();
         (key, message)
     })?;
+    for check in [
+        config.actor.validate(),
+        config.sac.validate(),
+        config.off_policy.validate(),
+        config.imagination.validate(),
+        config.maac.validate(),
+    ] {
+        check.map_err(|e| {
+            let message = e.to_string();
+            let key = message
+                .split_whitespace()
+                .find(|w| {
+                    ["actor.", "sac.", "off_policy.", "imagination.", "maac."]
+                        .iter()
+                        .any(|t| w.starts_with(t))
+                })
+                .unwrap_or("config")
+                .trim_end_matches(|c: char| !c.is_alphanumeric() && c != '_')
+                .to_string();
+            (key, message)
+        })?;
+    }
     if config.policy.hidden_sizes.contains(&0) {
         return Err((
             "policy.hidden_sizes".into(),

@@ -205,6 +205,16 @@ impl ReplayBuffer {
         self.capacity
     }
 
+    /// Observation width.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+
+    /// Action width.
+    pub fn act_dim(&self) -> usize {
+        self.act_dim
+    }
+
     /// Stores one transition, dropping the oldest when full.
     pub fn push(
         &mut self,

@@ -18,7 +18,11 @@ use rayon::prelude::*;
 
 use super::elementwise::with_f32;
 
-/// Per-member products with at least this many rows and columns keep gemm's own threading.
+/// Per-member products with at least this many rows, and [`LARGE_BLOCK`] columns and depth,
+/// keep gemm's own threading (it packs the right operand once for both threads; below this,
+/// tiles that skip the packing were faster on the shapes of docs/performance.md).
+const LARGE_ROWS: usize = 384;
+/// See [`LARGE_ROWS`].
 const LARGE_BLOCK: usize = 256;
 /// Smallest tile, in rows.
 const MIN_TILE_ROWS: usize = 32;
@@ -78,7 +82,7 @@ pub(super) fn matmul(batch: usize, a: Operand<'_>, b: Operand<'_>) -> Vec<f32> {
     }
     let threads = rayon::current_num_threads();
     let work = batch * m * n * a.cols;
-    if threads > 1 && m >= LARGE_BLOCK && n >= LARGE_BLOCK && a.cols >= LARGE_BLOCK {
+    if threads > 1 && m >= LARGE_ROWS && n >= LARGE_BLOCK && a.cols >= LARGE_BLOCK {
         for (k, dst) in out.chunks_exact_mut(m * n).enumerate() {
             gemm_rows(dst, &a, &b, k, 0, m, gemm::Parallelism::Rayon(threads));
         }
