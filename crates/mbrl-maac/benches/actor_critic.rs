@@ -3,8 +3,9 @@
 //! against `scripts/perf_torch.py`'s same shapes):
 //! - `sac_update`: one soft actor-critic update on a batch of 256 (obs 17, act 6): one-step
 //!   targets, twin 256-256 critics, 256-256 actor, temperature, Polyak step;
-//! - `maac_actor_update`: MAAC's actor loss and its gradient step with `H = 3` through an
-//!   8-member 4 x 200 probabilistic ensemble (swish), 5 terminal action samples, batch 256.
+//! - `maac_actor_update`: MAAC's actor step (`SoftActorCritic::actor_step`: the loss, its
+//!   gradient and the Adam step) with `H = 3` through an 8-member 4 x 200 probabilistic
+//!   ensemble (swish), 5 terminal action samples, batch 256.
 //!
 //! Run: `cargo bench -p mbrl-maac --bench actor_critic -- [--warmup S] [--measure S] [--only NAME]`.
 
@@ -134,12 +135,14 @@ fn main() {
         reward: randn(&[BATCH], &mut rng),
         terminated: Tensor::zeros(BATCH, candle_core::DType::F32, &Device::Cpu).expect("zeros"),
     };
+    let targets = |a: &SoftActorCritic, part: &TransitionBatch, rng: &mut ChaCha8Rng| {
+        Ok((one_step_targets(a, part, rng)?, Vec::new()))
+    };
+    let actor_loss =
+        |a: &SoftActorCritic, obs: &Tensor, rng: &mut ChaCha8Rng| sac_actor_loss(a, obs, rng);
     timed("sac_update", &args, || {
-        let targets = one_step_targets(&sac, &batch, &mut rng).expect("targets");
-        sac.update(&batch.obs, &batch.act, &targets, |a| {
-            sac_actor_loss(a, &batch.obs, &mut rng)
-        })
-        .expect("update");
+        sac.update(&batch, &targets, &actor_loss, &mut rng)
+            .expect("update");
     });
 
     let model_env = ModelEnv::new(
@@ -153,12 +156,12 @@ fn main() {
         action_samples: 5,
         gamma: 0.99,
     };
-    let maac = agent(&mut rng);
-    let mut adam = mbrl_core::adam::Adam::new(maac.actor.vars().to_vec(), 3e-4).expect("adam");
+    let mut maac = agent(&mut rng);
+    let maac_loss = |a: &SoftActorCritic, obs: &Tensor, rng: &mut ChaCha8Rng| {
+        maac_actor_loss(a, &model_env, obs, look_ahead, rng)
+    };
     timed("maac_actor_update", &args, || {
-        let loss = maac_actor_loss(&maac, &model_env, &batch.obs, look_ahead, &mut rng)
-            .expect("maac loss");
-        adam.step(&loss.loss.backward().expect("backward"))
-            .expect("step");
+        maac.actor_step(&batch.obs, &maac_loss, &mut rng)
+            .expect("maac actor step");
     });
 }

@@ -12,10 +12,13 @@
 
 use std::collections::HashMap;
 
+use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use mbrl_core::adam::Adam;
+use mbrl_core::data::TransitionBatch;
 use mbrl_core::{Error, Result};
-use rand::RngCore;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::{ActorConfig, SquashedGaussianActor};
@@ -112,7 +115,7 @@ impl SacConfig {
 }
 
 /// What one update did.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct UpdateStats {
     /// The critics' loss.
     pub critic_loss: f64,
@@ -122,6 +125,8 @@ pub struct UpdateStats {
     pub alpha: f64,
     /// Mean `-log pi` of the actor's batch (an entropy estimate).
     pub entropy: f64,
+    /// STEVE's mean weight of each horizon (empty for one-step targets).
+    pub steve_weights: Vec<f64>,
 }
 
 /// An actor loss and the log-densities `[B]` of the actions it sampled at the batch's states
@@ -191,32 +196,25 @@ impl SoftActorCritic {
         self.target_entropy
     }
 
-    /// One step of each part (module docs): the critic towards `targets` `[B]` on
-    /// `(obs, act)`, then the actor on `actor_loss()` (computed after the critic step, as in
-    /// SAC), the temperature and the target critic.
+    /// One step of each part (module docs) on `batch`. `targets` gives the critic's targets
+    /// `[n]` for a part of the batch (and STEVE's horizon weights, or nothing), `actor_loss`
+    /// the actor's loss on a part's observations (computed after the critic step, as in SAC).
+    ///
+    /// The batch is cut into two halves whose losses and gradients are computed in parallel
+    /// (rayon) and added, each half drawing from its own generator seeded from `rng`: a batch
+    /// of 256 is bound by per-op costs, which a second thread halves, where splitting the
+    /// matrix products alone left one core idle. Each half's loss is its mean scaled by its
+    /// share of the batch, so the sum is the full batch's gradient; the halves and their order
+    /// are fixed, so results do not depend on the number of threads.
     pub fn update(
         &mut self,
-        obs: &Tensor,
-        act: &Tensor,
-        targets: &Tensor,
-        actor_loss: impl FnOnce(&Self) -> Result<ActorLoss>,
+        batch: &TransitionBatch,
+        targets: &TargetFn<'_>,
+        actor_loss: &ActorLossFn<'_>,
+        rng: &mut dyn RngCore,
     ) -> Result<UpdateStats> {
-        let q = self
-            .critic
-            .q(crate::critic::CriticWeights::Online, obs, act)?;
-        let critic_loss = q
-            .broadcast_sub(&targets.detach().unsqueeze(0)?)?
-            .sqr()?
-            .mean(1)?
-            .sum_all()?;
-        let critic_value = finite_scalar(&critic_loss, "critic loss")?;
-        self.critic_adam.step(&critic_loss.backward()?)?;
-
-        let ActorLoss { loss, log_prob } = actor_loss(self)?;
-        let actor_value = finite_scalar(&loss, "actor loss")?;
-        self.actor_adam.step(&loss.backward()?)?;
-
-        let log_prob = log_prob.detach();
+        let (critic_loss, steve_weights) = self.critic_step(batch, targets, rng)?;
+        let (actor_loss, log_prob) = self.actor_step(&batch.obs, actor_loss, rng)?;
         let entropy = -finite_scalar(&log_prob.mean_all()?, "log-density")?;
         if self.config.learn_alpha {
             let alpha_loss =
@@ -228,11 +226,82 @@ impl SoftActorCritic {
         }
         self.critic.update_target(self.config.tau)?;
         Ok(UpdateStats {
-            critic_loss: critic_value,
-            actor_loss: actor_value,
+            critic_loss,
+            actor_loss,
             alpha: self.alpha()?,
             entropy,
+            steve_weights,
         })
+    }
+
+    /// The critics' step of [`SoftActorCritic::update`]: their loss and STEVE's weights.
+    pub fn critic_step(
+        &mut self,
+        batch: &TransitionBatch,
+        targets: &TargetFn<'_>,
+        rng: &mut dyn RngCore,
+    ) -> Result<(f64, Vec<f64>)> {
+        let n = batch.obs.dim(0)?;
+        let parts = halves(batch, n)?;
+        let this = &*self;
+        let part = |part: &TransitionBatch, rng: &mut ChaCha8Rng| {
+            let (y, weights) = targets(this, part, rng)?;
+            let q = this
+                .critic
+                .q(crate::critic::CriticWeights::Online, &part.obs, &part.act)?;
+            let share = part.obs.dim(0)? as f64 / n as f64;
+            let loss = (q
+                .broadcast_sub(&y.detach().unsqueeze(0)?)?
+                .sqr()?
+                .mean(1)?
+                .sum_all()?
+                * share)?;
+            let value = finite_scalar(&loss, "critic loss")?;
+            Ok::<_, Error>((loss.backward()?, value, weights))
+        };
+        let [(grads_a, loss_a, weights_a), (grads_b, loss_b, weights_b)] =
+            in_parallel(&parts, part, rng)?;
+        let grads = add_gradients(grads_a, grads_b, self.critic.net().vars())?;
+        self.critic_adam.step(&grads)?;
+        let weights = weights_a
+            .iter()
+            .zip(&weights_b)
+            .map(|(a, b)| 0.5 * (a + b))
+            .collect();
+        Ok((loss_a + loss_b, weights))
+    }
+
+    /// The actor's step of [`SoftActorCritic::update`] on start states `obs`: its loss and the
+    /// log-densities `[B]` of the actions it sampled there.
+    pub fn actor_step(
+        &mut self,
+        obs: &Tensor,
+        actor_loss: &ActorLossFn<'_>,
+        rng: &mut dyn RngCore,
+    ) -> Result<(f64, Tensor)> {
+        let n = obs.dim(0)?;
+        let first = n / 2;
+        if first == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "an actor-critic update needs a batch of at least 2, got {n}"
+            )));
+        }
+        let parts = [obs.narrow(0, 0, first)?, obs.narrow(0, first, n - first)?];
+        let this = &*self;
+        let part = |obs: &Tensor, rng: &mut ChaCha8Rng| {
+            let ActorLoss { loss, log_prob } = actor_loss(this, obs, rng)?;
+            let loss = (loss * (obs.dim(0)? as f64 / n as f64))?;
+            let value = finite_scalar(&loss, "actor loss")?;
+            Ok::<_, Error>((loss.backward()?, value, log_prob.detach()))
+        };
+        let [(grads_a, loss_a, log_prob_a), (grads_b, loss_b, log_prob_b)] =
+            in_parallel(&parts, part, rng)?;
+        let grads = add_gradients(grads_a, grads_b, self.actor.vars())?;
+        self.actor_adam.step(&grads)?;
+        Ok((
+            loss_a + loss_b,
+            Tensor::cat(&[&log_prob_a, &log_prob_b], 0)?,
+        ))
     }
 
     /// Everything a resume needs, as named tensors (`actor.*`, `critic.*`, `critic_target.*`,
@@ -284,6 +353,64 @@ impl SoftActorCritic {
         self.alpha_adam.load_state_tensors("alpha_adam", tensors)?;
         Ok(())
     }
+}
+
+/// The critics' targets for a part of a batch, and STEVE's horizon weights (or nothing).
+pub type TargetFn<'a> = dyn Fn(&SoftActorCritic, &TransitionBatch, &mut ChaCha8Rng) -> Result<(Tensor, Vec<f64>)>
+    + Sync
+    + 'a;
+
+/// The actor's loss on some start states.
+pub type ActorLossFn<'a> =
+    dyn Fn(&SoftActorCritic, &Tensor, &mut ChaCha8Rng) -> Result<ActorLoss> + Sync + 'a;
+
+/// `f` on both parts at once (rayon), each with its own generator seeded from `rng`.
+fn in_parallel<P: Sync, R: Send>(
+    parts: &[P; 2],
+    f: impl Fn(&P, &mut ChaCha8Rng) -> Result<R> + Sync,
+    rng: &mut dyn RngCore,
+) -> Result<[R; 2]> {
+    let mut rngs = [
+        ChaCha8Rng::seed_from_u64(rng.next_u64()),
+        ChaCha8Rng::seed_from_u64(rng.next_u64()),
+    ];
+    let [r0, r1] = &mut rngs;
+    let (a, b) = rayon::join(|| f(&parts[0], r0), || f(&parts[1], r1));
+    Ok([a?, b?])
+}
+
+/// The batch's first and second half.
+fn halves(batch: &TransitionBatch, n: usize) -> Result<[TransitionBatch; 2]> {
+    if n < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "an actor-critic update needs a batch of at least 2, got {n}"
+        )));
+    }
+    let part = |start: usize, len: usize| -> Result<TransitionBatch> {
+        Ok(TransitionBatch {
+            obs: batch.obs.narrow(0, start, len)?,
+            act: batch.act.narrow(0, start, len)?,
+            next_obs: batch.next_obs.narrow(0, start, len)?,
+            reward: batch.reward.narrow(0, start, len)?,
+            terminated: batch.terminated.narrow(0, start, len)?,
+        })
+    };
+    let first = n / 2;
+    Ok([part(0, first)?, part(first, n - first)?])
+}
+
+/// `a + b` for every variable in `vars` (a variable missing from one side keeps the other's).
+fn add_gradients(mut a: GradStore, mut b: GradStore, vars: &[Var]) -> Result<GradStore> {
+    for v in vars {
+        let sum = match (a.remove(v.as_tensor()), b.remove(v.as_tensor())) {
+            (Some(x), Some(y)) => Some((x + y)?),
+            (x, y) => x.or(y),
+        };
+        if let Some(g) = sum {
+            a.insert(v.as_tensor(), g);
+        }
+    }
+    Ok(a)
 }
 
 /// The value of a scalar tensor; a non-finite value is an error naming `what`.

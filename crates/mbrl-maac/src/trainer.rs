@@ -391,9 +391,13 @@ impl OffPolicyTrainer {
         let batch = self.minibatch()?;
         let model_env = self.model.as_ref().and_then(|m| m.env.as_ref());
         let maac = &self.settings.maac;
-        let rng = &mut self.rngs.sampler;
         let task = self.env.task_functions();
-        let targets = match (self.variant, maac.targets, model_env) {
+        let variant = self.variant;
+        let targets = |agent: &SoftActorCritic, part: &TransitionBatch, rng: &mut ChaCha8Rng| match (
+            variant,
+            maac.targets,
+            model_env,
+        ) {
             (Variant::Maac, CriticTargets::Steve, Some(env)) => {
                 let c = env.config();
                 let expansion = ModelExpansion {
@@ -403,28 +407,25 @@ impl OffPolicyTrainer {
                     sample_noise: c.sample_noise,
                     obs_clip: c.obs_clip,
                 };
-                let (targets, weights) = steve_targets(&self.agent, &batch, &expansion, rng)?;
-                accumulate(&mut totals.steve_weights, &weights);
-                targets
+                steve_targets(agent, part, &expansion, rng)
             }
-            _ => one_step_targets(&self.agent, &batch, rng)?,
+            _ => Ok((one_step_targets(agent, part, rng)?, Vec::new())),
         };
         let look_ahead = LookAhead {
             horizon: maac.horizon,
             action_samples: maac.action_samples,
             gamma: self.settings.sac.gamma,
         };
-        let (variant, obs) = (self.variant, batch.obs.clone());
+        let actor_loss = |agent: &SoftActorCritic, obs: &Tensor, rng: &mut ChaCha8Rng| match (
+            variant, model_env,
+        ) {
+            (Variant::Maac, Some(env)) => maac_actor_loss(agent, env, obs, look_ahead, rng),
+            _ => sac_actor_loss(agent, obs, rng),
+        };
         let stats = self
             .agent
-            .update(&batch.obs, &batch.act, &targets, |agent| {
-                match (variant, model_env) {
-                    (Variant::Maac, Some(env)) => {
-                        maac_actor_loss(agent, env, &obs, look_ahead, rng)
-                    }
-                    _ => sac_actor_loss(agent, &obs, rng),
-                }
-            })?;
+            .update(&batch, &targets, &actor_loss, &mut self.rngs.sampler)?;
+        accumulate(&mut totals.steve_weights, &stats.steve_weights);
         totals.count += 1;
         totals.sum.critic_loss += stats.critic_loss;
         totals.sum.actor_loss += stats.actor_loss;

@@ -179,12 +179,22 @@ fn the_temperature_moves_towards_its_target() {
         let space = BoxSpace::uniform(-1.0, 1.0, 1).unwrap();
         let mut agent = SoftActorCritic::new(1, &space, actor, sac, &mut rng).unwrap();
         let before = agent.alpha().unwrap();
-        let obs = starts();
-        let act = Tensor::zeros((6, 1), candle_core::DType::F32, &Device::Cpu).unwrap();
-        let targets = Tensor::zeros(6, candle_core::DType::F32, &Device::Cpu).unwrap();
+        let batch = mbrl_core::data::TransitionBatch {
+            obs: starts(),
+            act: Tensor::zeros((6, 1), candle_core::DType::F32, &Device::Cpu).unwrap(),
+            next_obs: starts(),
+            reward: Tensor::zeros(6, candle_core::DType::F32, &Device::Cpu).unwrap(),
+            terminated: Tensor::zeros(6, candle_core::DType::F32, &Device::Cpu).unwrap(),
+        };
+        let targets =
+            |_: &SoftActorCritic, part: &mbrl_core::data::TransitionBatch, _: &mut ChaCha8Rng| {
+                Ok((part.reward.clone(), Vec::new()))
+            };
+        let actor_loss =
+            |a: &SoftActorCritic, obs: &Tensor, rng: &mut ChaCha8Rng| sac_actor_loss(a, obs, rng);
         for _ in 0..20 {
             agent
-                .update(&obs, &act, &targets, |a| sac_actor_loss(a, &obs, &mut rng))
+                .update(&batch, &targets, &actor_loss, &mut rng)
                 .unwrap();
         }
         let after = agent.alpha().unwrap();

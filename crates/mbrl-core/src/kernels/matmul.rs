@@ -24,6 +24,9 @@ use super::elementwise::with_f32;
 const LARGE_ROWS: usize = 384;
 /// See [`LARGE_ROWS`].
 const LARGE_BLOCK: usize = 256;
+/// `f32` lanes of the widest vector unit: gemm packs a left operand whose row count is not a
+/// multiple of it (a copy per call), so tiles are cut at multiples of it.
+const LANES: usize = 16;
 /// Smallest tile, in rows.
 const MIN_TILE_ROWS: usize = 32;
 /// Tiles per thread aimed at, so that uneven tiles still balance.
@@ -92,6 +95,7 @@ pub(super) fn matmul(batch: usize, a: Operand<'_>, b: Operand<'_>) -> Vec<f32> {
         (batch * m)
             .div_ceil(TILES_PER_THREAD * threads)
             .max(MIN_TILE_ROWS)
+            .next_multiple_of(LANES)
     } else {
         m
     };
