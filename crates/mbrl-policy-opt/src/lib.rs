@@ -4,7 +4,9 @@
 //! So far: [`sampler::EpisodeSampler`] (fresh, seeded episodes each iteration, a fixed step
 //! budget) and the [`random_baseline`], the uniform random policy that every learning-curve
 //! plot of the thesis shows as its reference line. Algorithms register through
-//! `mbrl_core::algorithm::AlgorithmEntry`.
+//! `mbrl_core::algorithm::AlgorithmEntry`. The [`planners`] (random shooting, CEM, MPPI) plan
+//! action sequences in a learned model for model-predictive control, and
+//! [`planners::MpcPolicy`] runs them as a policy (MAAC's test-time CEM, GrBAL/ReBAL's MPC).
 //!
 //! ```
 //! use mbrl_core::{check_env::factory, env::TimeLimit, policy::RandomPolicy, testing::Drift};
@@ -25,6 +27,7 @@ pub mod learner_rngs;
 pub mod me_trpo;
 pub mod model_data;
 pub mod model_free;
+pub mod planners;
 pub mod ppo;
 pub mod random_baseline;
 pub mod sampler;
