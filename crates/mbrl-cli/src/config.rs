@@ -456,8 +456,9 @@ mod tests {
         ));
         assert!(err("seed = 1", &[]).contains("missing field `algo`"));
         assert!(err("algo = \"random\"\n[sacc]\nx = 1", &[]).contains("unknown field `sacc`"));
-        assert!(err("algo = \"random\"\n[sac]\nx = 1", &[])
-            .contains("key `sac.x`: unknown field `x`"));
+        assert!(
+            err("algo = \"random\"\n[sac]\nx = 1", &[]).contains("key `sac.x`: unknown field `x`")
+        );
         assert!(err("algo = \"random\"\n[trpo]\nx = 1", &[])
             .contains("key `trpo.x`: unknown field `x`"));
         assert!(err("algo = [", &[]).contains("invalid TOML"));
