@@ -7,10 +7,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use mbrl_core::algorithm::{Algorithm, BuildContext};
 use mbrl_core::env::{Env, EnvFactory};
-use mbrl_core::rollout::{eval_seeds, evaluate};
+use mbrl_core::rollout::{eval_seeds, evaluate, EvalResult};
 use mbrl_core::runner::{restore_latest, run_training, RunContext, RunOutcome, StartPoint};
 
 use crate::config::{self, ExperimentConfig};
+use crate::planning::{mpc_policy, PlannerArgs, PlannerChoice};
 use crate::progress::ProgressReporter;
 use crate::run_dir::{self, RunLog, CONFIG_FILE};
 use crate::{algorithms, UsageError};
@@ -154,22 +155,72 @@ pub fn train(args: TrainArgs) -> Result<()> {
 }
 
 /// `mbrl-cli eval`: evaluates the newest checkpoint of a run.
-pub fn eval(run: &Path, episodes: Option<usize>) -> Result<()> {
+/// Arguments of `eval`.
+pub struct EvalArgs {
+    /// Run directory whose newest checkpoint is evaluated.
+    pub run: PathBuf,
+    /// Episodes (default: the run's `eval_episodes`).
+    pub episodes: Option<usize>,
+    /// Act by model-predictive control with this planner instead of the policy alone.
+    pub planner: Option<PlannerChoice>,
+    /// The planner's settings.
+    pub planner_args: PlannerArgs,
+}
+
+/// `mbrl-cli eval`: the newest checkpoint's deterministic policy, or MPC on top of it
+/// (`--planner`), over `episodes` episodes with the run's evaluation seeds.
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let run = args.run.as_path();
     let config = config::load(Some(&run_config_path(run)?), &[])?;
     let Built { mut algo, factory } = build(&config)?;
     let start = restore_latest(algo.as_mut(), &run_context(run, &config))?;
-    let episodes = episodes.unwrap_or(config.run.eval_episodes);
+    let episodes = args.episodes.unwrap_or(config.run.eval_episodes);
     if episodes == 0 {
         return Err(UsageError("--episodes must be at least 1".into()).into());
     }
     let mut env = factory()?;
-    let result = evaluate(
-        env.as_mut(),
-        algo.policy(),
-        &eval_seeds(config.seed, episodes),
-    )?;
+    let seeds = eval_seeds(config.seed, episodes);
+    let (result, actor) = match args.planner {
+        None => (
+            evaluate(env.as_mut(), algo.policy(), &seeds)?,
+            "policy".to_string(),
+        ),
+        Some(choice) => {
+            let mpc = mpc_policy(
+                algo.as_ref(),
+                &config.algo,
+                env.as_ref(),
+                choice,
+                &args.planner_args,
+            )?;
+            let planner = args.planner_args.config(choice);
+            // One episode at a time, each from a fresh planner state.
+            let mut result = EvalResult {
+                returns: Vec::new(),
+                lengths: Vec::new(),
+            };
+            for seed in &seeds {
+                mpc.reset();
+                let one = evaluate(env.as_mut(), &mpc, std::slice::from_ref(seed))?;
+                result.returns.extend(one.returns);
+                result.lengths.extend(one.lengths);
+            }
+            let calls = mpc.model_calls();
+            (
+                result,
+                format!(
+                    "MPC ({:?}, horizon {}, {} candidates, {} iterations; {} model rows)",
+                    planner.kind,
+                    planner.horizon,
+                    planner.candidates,
+                    planner.iterations,
+                    calls.rows
+                ),
+            )
+        }
+    };
     println!(
-        "eval_return {:.3} +- {:.3} over {} episodes (mean length {:.1}), checkpoint of iteration {}",
+        "eval_return {:.3} +- {:.3} over {} episodes (mean length {:.1}), {actor}, checkpoint of iteration {}",
         result.mean_return(),
         result.std_return(),
         episodes,

@@ -6,6 +6,7 @@ pub mod algorithms;
 pub mod allocator;
 pub mod commands;
 pub mod config;
+pub mod planning;
 pub mod plot;
 pub mod progress;
 pub mod render;

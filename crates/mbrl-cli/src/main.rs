@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mbrl_cli::commands::{self, RenderArgs, TrainArgs};
+use mbrl_cli::commands::{self, EvalArgs, RenderArgs, TrainArgs};
+use mbrl_cli::planning::{PlannerArgs, PlannerChoice};
 use mbrl_cli::render::ImageFormat;
 
 #[global_allocator]
@@ -38,7 +39,7 @@ enum Command {
         #[arg(long, value_name = "RUN_DIR")]
         resume: Option<PathBuf>,
     },
-    /// Evaluate the newest checkpoint of a run (deterministic actions).
+    /// Evaluate the newest checkpoint of a run (deterministic actions, or MPC with --planner).
     Eval {
         /// Run directory.
         #[arg(long)]
@@ -46,6 +47,25 @@ enum Command {
         /// Number of episodes (default: the run's eval_episodes).
         #[arg(long)]
         episodes: Option<usize>,
+        /// Act by model-predictive control in the run's learned model, started from its policy
+        /// (and ended with its Q-function where it has one), instead of the policy alone.
+        #[arg(long, value_enum)]
+        planner: Option<PlannerChoice>,
+        /// Planned steps (default 5).
+        #[arg(long, requires = "planner")]
+        horizon: Option<usize>,
+        /// Candidate sequences per planner iteration (default 256).
+        #[arg(long, requires = "planner")]
+        candidates: Option<usize>,
+        /// CEM / MPPI iterations per plan (default 5).
+        #[arg(long, requires = "planner")]
+        iterations: Option<usize>,
+        /// Start plans from the centre of the action box, not the policy's proposal.
+        #[arg(long, requires = "planner")]
+        no_proposal: bool,
+        /// Leave out the learned terminal value after the last planned step.
+        #[arg(long, requires = "planner")]
+        no_terminal_value: bool,
     },
     /// Draw episodes of a robot as an animated GIF or a PNG strip: a run's newest checkpoint
     /// (--run) or random actions (--env).
@@ -139,7 +159,27 @@ fn main() -> ExitCode {
             set,
             resume,
         }),
-        Command::Eval { run, episodes } => commands::eval(&run, episodes),
+        Command::Eval {
+            run,
+            episodes,
+            planner,
+            horizon,
+            candidates,
+            iterations,
+            no_proposal,
+            no_terminal_value,
+        } => commands::eval(EvalArgs {
+            run,
+            episodes,
+            planner,
+            planner_args: PlannerArgs {
+                horizon,
+                candidates,
+                iterations,
+                no_proposal,
+                no_terminal_value,
+            },
+        }),
         Command::Render {
             run,
             env,

@@ -223,6 +223,13 @@ fn bad_arguments_exit_2() {
         .code(2)
         .stderr(predicate::str::contains("is not a run directory"));
     cli()
+        .args(["eval", "--run"])
+        .arg(dir.path())
+        .args(["--horizon", "3"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--planner"));
+    cli()
         .args(["train", "--resume"])
         .arg(dir.path())
         .assert()
@@ -418,6 +425,46 @@ fn shipped_configs_validate_and_the_actor_critic_ones_train() {
         );
         if algo != "sac" {
             assert!(header.contains("imagined_transitions"), "{algo}: {header}");
+        }
+        // Test-time MPC in the run's model, from its policy and Q (thesis Table 1).
+        let eval_mpc = |planner: &str, extra: &[&str]| {
+            cli()
+                .args(["eval", "--run"])
+                .arg(&dir)
+                .args(["--episodes", "2", "--planner", planner])
+                .args(["--horizon", "2", "--candidates", "16", "--iterations", "2"])
+                .args(extra)
+                .assert()
+        };
+        if algo == "sac" {
+            eval_mpc("cem", &[])
+                .code(2)
+                .stderr(predicate::str::contains(
+                    "`sac` has no fitted dynamics model",
+                ));
+        } else {
+            // 2 episodes x 40 plans, each in 5 members: the proposal's rollout (one model
+            // step: the last action needs no next state), 2 iterations x 2 steps x 16
+            // candidates, and the final evaluation of the plan (2 steps, one row).
+            let rows = 2 * 40 * 5 * (1 + 2 * 2 * 16 + 2);
+            eval_mpc("cem", &[])
+                .success()
+                .stdout(predicate::str::contains(format!(
+                    "over 2 episodes (mean length 40.0), MPC (Cem, horizon 2, 16 candidates, 2 \
+                 iterations; {rows} model rows)"
+                )));
+            eval_mpc("random-shooting", &["--no-proposal", "--no-terminal-value"])
+                .success()
+                .stdout(predicate::str::contains("MPC (RandomShooting"));
+            cli()
+                .args(["eval", "--run"])
+                .arg(&dir)
+                .args(["--planner", "mppi", "--candidates", "0"])
+                .assert()
+                .code(2)
+                .stderr(predicate::str::contains(
+                    "planner settings: invalid argument: planner.candidates must be positive",
+                ));
         }
     }
 }

@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use candle_core::Tensor;
 
+use std::sync::Arc;
+
 use crate::env::EnvFactory;
-use crate::model::ModelFactory;
+use crate::model::{DynamicsModel, ModelFactory};
 use crate::policy::Policy;
 use crate::Result;
 
@@ -19,6 +21,23 @@ pub struct IterationStats {
     pub metrics: BTreeMap<String, f64>,
     /// Mean return of the training episodes completed during the iteration, if any.
     pub train_return: Option<f64>,
+}
+
+/// A terminal value `V(s)` a planner adds after its last step: `[M, obs_dim]` states to `[M]`
+/// values.
+pub type OwnedValueFunction = Box<dyn Fn(&Tensor) -> Result<Tensor> + Send>;
+
+/// What a trained model-based algorithm gives a test-time planner (model-predictive control
+/// on top of the learned policy, thesis Table 1). Every part is a snapshot: training on
+/// afterwards does not change it.
+pub struct PlanningParts {
+    /// The learned dynamics model.
+    pub model: Arc<dyn DynamicsModel + Sync>,
+    /// An estimate of the value of a plan's last state, if the algorithm learns one (MAAC,
+    /// MBPO: the twin Q's minimum at the policy's mean action).
+    pub terminal_value: Option<OwnedValueFunction>,
+    /// The policy, to propose the planner's initial action sequence.
+    pub proposal: Option<Box<dyn Policy>>,
 }
 
 /// A training algorithm, driven one iteration at a time by the run loop.
@@ -39,6 +58,11 @@ pub trait Algorithm {
         tensors: HashMap<String, Tensor>,
         state: serde_json::Value,
     ) -> Result<()>;
+    /// The parts test-time planning uses, for an algorithm that learns a dynamics model and
+    /// has fitted it; `None` (the default) otherwise.
+    fn planning_parts(&self) -> Result<Option<PlanningParts>> {
+        Ok(None)
+    }
 }
 
 /// What an algorithm is built from.

@@ -123,6 +123,18 @@ impl SquashedGaussianActor {
         })
     }
 
+    /// An independent copy (later updates of either leave the other unchanged).
+    pub fn snapshot(&self) -> Result<Self> {
+        Ok(Self {
+            net: self.net.snapshot()?,
+            config: self.config.clone(),
+            act_dim: self.act_dim,
+            centre: self.centre.clone(),
+            half_width: self.half_width.clone(),
+            log_half_width_sum: self.log_half_width_sum,
+        })
+    }
+
     /// Action width.
     pub fn act_dim(&self) -> usize {
         self.act_dim

@@ -53,6 +53,14 @@ impl TwinCritic {
         Ok(Self { net, target })
     }
 
+    /// An independent copy of the online and target networks.
+    pub fn snapshot(&self) -> Result<Self> {
+        Ok(Self {
+            net: self.net.snapshot()?,
+            target: self.target.clone(),
+        })
+    }
+
     /// The online network (its variables are the critic's parameters).
     pub fn net(&self) -> &Mlp {
         &self.net

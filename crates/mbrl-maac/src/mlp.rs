@@ -93,6 +93,20 @@ impl Mlp {
             .collect::<candle_core::Result<_>>()?)
     }
 
+    /// An independent network with copies of the current values (later updates of either
+    /// leave the other unchanged).
+    pub fn snapshot(&self) -> Result<Self> {
+        let vars = self
+            .copies()?
+            .iter()
+            .map(Var::from_tensor)
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Self {
+            shape: self.shape.clone(),
+            vars,
+        })
+    }
+
     /// Overwrites every variable with `values` (same order and shapes).
     pub fn set(&self, values: &[Tensor]) -> Result<()> {
         if values.len() != self.vars.len() {

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::algorithm::{
+    Algorithm, AlgorithmEntry, BuildContext, IterationStats, OwnedValueFunction, PlanningParts,
+};
 use mbrl_core::checkpoint::{state_from_json, state_to_json};
 use mbrl_core::data::{ReplayBuffer, TransitionBatch};
 use mbrl_core::env::{vector, Env};
@@ -37,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use crate::actor::ActorConfig;
 use crate::agent::{SacConfig, SoftActorCritic, UpdateStats};
 use crate::config::{CriticTargets, ImaginationConfig, MaacConfig, OffPolicyConfig};
+use crate::critic::CriticWeights;
 use crate::imagined::{rollout_into, Elites};
 use crate::objective::{maac_actor_loss, sac_actor_loss, LookAhead};
 use crate::targets::{one_step_targets, steve_targets, ModelExpansion};
@@ -661,6 +664,25 @@ impl Algorithm for OffPolicyTrainer {
 
     fn policy(&self) -> &dyn Policy {
         &self.agent.actor
+    }
+
+    /// The fitted model (all members), the actor as proposal and `min(Q1, Q2)` at the actor's
+    /// mean action as terminal value.
+    fn planning_parts(&self) -> Result<Option<PlanningParts>> {
+        let Some(state) = self.model.as_ref().filter(|m| m.env.is_some()) else {
+            return Ok(None);
+        };
+        let (actor, critic) = (self.agent.actor.snapshot()?, self.agent.critic.snapshot()?);
+        let proposal = self.agent.actor.snapshot()?;
+        let terminal_value: OwnedValueFunction = Box::new(move |obs: &Tensor| {
+            let act = actor.mode_with(&actor.net().detached(), obs)?;
+            critic.min_q(CriticWeights::OnlineDetached, obs, &act)
+        });
+        Ok(Some(PlanningParts {
+            model: state.trainable.frozen()?,
+            terminal_value: Some(terminal_value),
+            proposal: Some(Box::new(proposal)),
+        }))
     }
 
     fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {

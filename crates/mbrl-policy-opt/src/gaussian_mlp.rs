@@ -106,6 +106,22 @@ impl GaussianMlpPolicy {
         })
     }
 
+    /// An independent copy of the current parameters (later updates of either leave the
+    /// other unchanged).
+    pub fn snapshot(&self) -> Result<Self> {
+        let params = self
+            .params
+            .iter()
+            .map(|v| Var::from_tensor(&v.as_tensor().copy()?.detach()))
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Self {
+            params,
+            config: self.config.clone(),
+            obs_dim: self.obs_dim,
+            act_dim: self.act_dim,
+        })
+    }
+
     /// Observation width.
     pub fn obs_dim(&self) -> usize {
         self.obs_dim

@@ -26,7 +26,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::algorithm::{
+    Algorithm, AlgorithmEntry, BuildContext, IterationStats, PlanningParts,
+};
 use mbrl_core::biased_model::{check_bias_settings, maybe_biased};
 use mbrl_core::checkpoint::{state_from_json, state_to_json};
 use mbrl_core::data::Trajectory;
@@ -49,7 +51,7 @@ use crate::imagination::{imagine, imagine_members, returns_per_member};
 use crate::learner_rngs::{LearnerProgress, LearnerRngs};
 use crate::model_data::{
     env_and_model, fit_metrics, learner_tensors, load_learner_tensors, mean, mean_finished_return,
-    real_start_states, with_fit_columns, ModelData,
+    model_and_policy_planning_parts, real_start_states, with_fit_columns, ModelData,
 };
 use crate::model_free::{table, POLICY_ADAM};
 use crate::ppo::{Ppo, PpoConfig};
@@ -539,6 +541,10 @@ impl Algorithm for MeTrpo {
 
     fn policy(&self) -> &dyn Policy {
         &self.policy
+    }
+
+    fn planning_parts(&self) -> Result<Option<PlanningParts>> {
+        model_and_policy_planning_parts(self.model.as_ref(), &self.policy, self.env_steps > 0)
     }
 
     fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::collections::BTreeMap;
 
 use candle_core::Tensor;
-use mbrl_core::algorithm::BuildContext;
+use mbrl_core::algorithm::{BuildContext, PlanningParts};
 use mbrl_core::data::{ReplayBuffer, Trajectory};
 use mbrl_core::env::Env;
 use mbrl_core::model::{FitSummary, TrainableModel};
@@ -16,6 +16,7 @@ use mbrl_core::seeding::{stream_rng, Stream};
 use mbrl_core::{Error, Result};
 use rand_chacha::ChaCha8Rng;
 
+use crate::gaussian_mlp::GaussianMlpPolicy;
 use crate::model_free::{load_policy_tensors, policy_tensors};
 
 /// Training and validation buffers of real transitions.
@@ -193,6 +194,24 @@ pub fn env_and_model(ctx: &BuildContext, algo: &str) -> Result<EnvAndModel> {
     let mut model_rng = stream_rng(ctx.seed, Stream::Model);
     let model = make_model(obs_dim, act_dim, &mut model_rng)?;
     Ok((env, model, model_rng))
+}
+
+/// What test-time planning gets from a learner of a model and a Gaussian MLP policy once its
+/// model has been fitted (`fitted`): snapshots of both, the policy as proposal, no terminal
+/// value.
+pub fn model_and_policy_planning_parts(
+    model: &dyn TrainableModel,
+    policy: &GaussianMlpPolicy,
+    fitted: bool,
+) -> Result<Option<PlanningParts>> {
+    if !fitted {
+        return Ok(None);
+    }
+    Ok(Some(PlanningParts {
+        model: model.frozen()?,
+        terminal_value: None,
+        proposal: Some(Box::new(policy.snapshot()?)),
+    }))
 }
 
 #[cfg(test)]

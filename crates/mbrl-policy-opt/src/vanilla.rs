@@ -18,7 +18,9 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use mbrl_core::adam::Adam;
-use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::algorithm::{
+    Algorithm, AlgorithmEntry, BuildContext, IterationStats, PlanningParts,
+};
 use mbrl_core::checkpoint::{state_from_json, state_to_json};
 use mbrl_core::env::{Env, EnvFactory};
 use mbrl_core::model::{DynamicsModel, TrainableModel};
@@ -34,8 +36,8 @@ use serde::{Deserialize, Serialize};
 use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use crate::learner_rngs::{LearnerProgress, LearnerRngs};
 use crate::model_data::{
-    env_and_model, fit_metrics, learner_tensors, load_learner_tensors, real_start_states,
-    with_fit_columns, ModelData,
+    env_and_model, fit_metrics, learner_tensors, load_learner_tensors,
+    model_and_policy_planning_parts, real_start_states, with_fit_columns, ModelData,
 };
 use crate::model_free::{table, POLICY_ADAM};
 use crate::ppo::clip_grad_norm;
@@ -344,6 +346,10 @@ impl Algorithm for VanillaBptt {
 
     fn policy(&self) -> &dyn Policy {
         &self.policy
+    }
+
+    fn planning_parts(&self) -> Result<Option<PlanningParts>> {
+        model_and_policy_planning_parts(self.model.as_ref(), &self.policy, self.env_steps > 0)
     }
 
     fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {
