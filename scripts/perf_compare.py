@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Candle vs PyTorch on the same machine, in the same run (docs/performance.md, issue 5).
 
-Alternates the Rust binary `crates/mbrl-policy-opt/benches/side_by_side.rs` and
+Alternates the Rust binaries `crates/mbrl-policy-opt/benches/side_by_side.rs` and
+`crates/mbrl-maac/benches/actor_critic.rs` (SAC's and MAAC's updates) with
 `scripts/perf_torch.py` for `--rounds` rounds (both with `--threads` threads) and prints a
 Markdown table of each side's time (the median of its per-round medians) and two candle/PyTorch
 ratios: of those medians, and of each side's best round (less sensitive to a noisy neighbour
@@ -64,7 +65,24 @@ WORKLOADS = [
         "the usual PyTorch TRPO code)",
         None,
     ),
+    (
+        "sac_update",
+        "sac_update",
+        "SAC update, batch 256: 256-256 actor, twin 256-256 critics, one-step targets, "
+        "temperature, Polyak",
+        1.0,
+    ),
+    (
+        "maac_actor_update",
+        "maac_actor_update",
+        "MAAC actor update, batch 256: H = 3 through 8 x (4 x 200) probabilistic members, "
+        "5 terminal action samples, twin Q",
+        1.0,
+    ),
 ]
+
+# The Rust benches (cargo package, bench target) whose JSON lines together cover WORKLOADS.
+RUST_BENCHES = [("mbrl-policy-opt", "side_by_side"), ("mbrl-maac", "actor_critic")]
 
 SGEMM_FLOP = 2 * 1024**3
 
@@ -95,13 +113,21 @@ def main():
     args = parser.parse_args()
     # The CLI's thread defaults (crates/mbrl-cli/src/threads.rs): candle's element-wise pool off.
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), CANDLE_NUM_THREADS="1")
-    cargo = ["cargo", "bench", "-q", "-p", "mbrl-policy-opt", "--bench", "side_by_side", "--"]
-    subprocess.run(cargo[:-1] + ["--no-run"], env=env, check=True)
+    cargos = [["cargo", "bench", "-q", "-p", p, "--bench", b, "--"] for p, b in RUST_BENCHES]
+    for cargo in cargos:
+        subprocess.run(cargo[:-1] + ["--no-run"], env=env, check=True)
     timing = ["--measure", args.measure]
+
+    def run_rust(extra):
+        times = {}
+        for cargo in cargos:
+            times.update(run(cargo + timing + extra, env))
+        return times
+
     torch_cmd = [args.python, "scripts/perf_torch.py", "--threads", str(args.threads)]
     print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; {args.threads} threads each")
     only_sgemm = ["--only", "sgemm_1024"]
-    rates = [run(cargo + timing + only_sgemm, env), run(torch_cmd + timing + only_sgemm, env)]
+    rates = [run(cargos[0] + timing + only_sgemm, env), run(torch_cmd + timing + only_sgemm, env)]
     candle_rate, torch_rate = (SGEMM_FLOP / r["sgemm_1024"] / 1e6 for r in rates)
     print(
         f"SGEMM 1024^3, the limit for these shapes: candle {candle_rate:.0f} GFLOP/s, "
@@ -110,7 +136,7 @@ def main():
     print()
     rust, torch = [], []
     for r in range(args.rounds):
-        rust.append(run(cargo + timing, env))
+        rust.append(run_rust([]))
         torch.append(run(torch_cmd + timing, env))
         print(f"round {r + 1}/{args.rounds}: candle {rust[-1]} torch {torch[-1]}", file=sys.stderr)
     print("| workload | candle (ms) | PyTorch (ms) | candle / PyTorch | best rounds | goal |")

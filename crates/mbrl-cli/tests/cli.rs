@@ -177,8 +177,8 @@ fn bad_configs_exit_2_with_file_key_and_choices() {
             "key `env.name`: unknown env `pendulm`; valid envs: point2d",
         ),
         (
-            "algo = \"sac\"\n",
-            "key `algo`: unknown algorithm `sac`; valid algorithms: random, trpo, ppo, me-trpo, mb-bptt",
+            "algo = \"sca\"\n",
+            "key `algo`: unknown algorithm `sca`; valid algorithms: random, trpo, ppo, me-trpo, mb-bptt",
         ),
         ("algo = [\n", "invalid TOML"),
     ];

@@ -27,13 +27,13 @@ use candle_core::{Device, Tensor, Var};
 use mbrl_core::adam::Adam;
 use mbrl_core::data::ReplayBuffer;
 use mbrl_core::env::Env;
+use mbrl_core::mlp::{Mlp, MlpShape};
 use mbrl_core::model::{DynamicsModel, MemberPredictions};
 use mbrl_core::policy::standard_normal;
 use mbrl_core::task::TaskFunctions;
 use mbrl_envs::double_integrator::{
     expected_return_gradient, DoubleIntegrator, LinearPolicy, A, B,
 };
-use mbrl_maac::mlp::{Mlp, MlpShape};
 use mbrl_models::{EnsembleConfig, MlpEnsemble};
 use plotters::prelude::*;
 use rand::{Rng, SeedableRng};

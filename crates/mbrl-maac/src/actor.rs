@@ -17,7 +17,7 @@ use mbrl_core::{Error, Result};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::mlp::{Mlp, MlpShape};
+use mbrl_core::mlp::{Mlp, MlpShape};
 
 /// The `[actor]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use candle_core::{Tensor, D};
 use mbrl_core::Result;
 use rand::RngCore;
 
-use crate::mlp::{polyak_update, Mlp, MlpShape};
+use mbrl_core::mlp::{Mlp, MlpShape};
 
 /// Which weights a critic evaluation uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,11 +111,33 @@ impl TwinCritic {
     }
 }
 
+/// Polyak averaging in place: `target = tau * online + (1 - tau) * target` (SAC's soft target
+/// update).
+pub fn polyak_update(target: &[Tensor], online: &[Tensor], tau: f64) -> Result<Vec<Tensor>> {
+    target
+        .iter()
+        .zip(online)
+        .map(|(t, o)| Ok(((o * tau)? + (t * (1.0 - tau))?)?.detach()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::Device;
     use rand::SeedableRng;
+
+    #[test]
+    fn polyak_moves_the_target_by_tau() {
+        let t = vec![Tensor::new(&[0.0f32, 10.0], &Device::Cpu).unwrap()];
+        let o = vec![Tensor::new(&[1.0f32, 0.0], &Device::Cpu).unwrap()];
+        let next = polyak_update(&t, &o, 0.1).unwrap();
+        let v: Vec<f32> = next[0].to_vec1().unwrap();
+        assert!(
+            (v[0] - 0.1).abs() < 1e-6 && (v[1] - 9.0).abs() < 1e-6,
+            "{v:?}"
+        );
+    }
 
     /// With tau the target's distance to fixed online weights shrinks by (1 - tau) per step.
     #[test]

@@ -33,7 +33,6 @@ pub mod agent;
 pub mod config;
 pub mod critic;
 pub mod imagined;
-pub mod mlp;
 pub mod objective;
 pub mod targets;
 pub mod trainer;

@@ -5,7 +5,7 @@
 //!
 //! Gradients with respect to arbitrary tensors (adapted parameters are not variables) come
 //! from [`gradient_at`]: the objective is evaluated at `params + z` with fresh zero variables
-//! `z`, whose gradients candle keeps. Under [`crate::higher_order::run`] those gradients stay
+//! `z`, whose gradients candle keeps. Under [`mbrl_core::higher_order::run`] those gradients stay
 //! differentiable, so the outer objective can be differentiated through the inner step.
 
 use candle_core::{Tensor, Var};
@@ -80,7 +80,7 @@ impl InnerStepSize {
 
 /// `objective(params)` and its gradient with respect to `params`, which may be any tensors
 /// (variables, adapted parameters, perturbed copies). The gradient keeps its graph when the
-/// thread runs with higher-order gradients ([`crate::higher_order::run`]).
+/// thread runs with higher-order gradients ([`mbrl_core::higher_order::run`]).
 pub fn gradient_at(
     params: &[Tensor],
     objective: impl FnOnce(&[Tensor]) -> Result<Tensor>,

@@ -126,7 +126,7 @@ fn episodes<P: GaussianPolicy + Sync>(
 /// The meta-gradient `grad_theta 1/K sum_k J^LR(theta'_k(theta))` (the MAML-VPG objective,
 /// Eq. 4) at the policy's current parameters with `estimator`'s inner step, flattened in the
 /// order of `policy.parameters()`. Must run on a higher-order thread
-/// ([`crate::higher_order::run`]), or the curvature terms are lost.
+/// ([`mbrl_core::higher_order::run`]), or the curvature terms are lost.
 pub fn meta_gradient(
     policy: &dyn GaussianPolicy,
     alpha: &[Tensor],

@@ -31,7 +31,7 @@ pub mod adaptation;
 pub mod ascent;
 pub mod estimators;
 pub mod gradient_variance;
-pub mod higher_order;
+pub use mbrl_core::higher_order;
 pub mod linear_policy;
 pub mod maml_trpo;
 pub mod maml_vpg;

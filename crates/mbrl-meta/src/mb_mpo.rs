@@ -54,10 +54,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::adaptation::{adapt, InnerStepSize};
 use crate::estimators::Estimator;
-use crate::higher_order;
 use crate::maml_trpo::maml_trpo_step;
 use crate::meta_objective::MetaTaskSamples;
 use crate::samples::{snapshot, ParamsPolicy, TaskSamples};
+use mbrl_core::higher_order;
 
 /// The `[mb_mpo]` table (defaults: thesis Appendix B.3 and ALGORITHM_NOTES).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -107,7 +107,7 @@ impl ProMp {
     }
 
     /// Algorithm 4, line 13, `steps` times. Must run on a higher-order thread
-    /// ([`crate::higher_order::run`]).
+    /// ([`mbrl_core::higher_order::run`]).
     pub fn update(
         &mut self,
         policy: &dyn GaussianPolicy,

@@ -34,13 +34,13 @@ use serde::{Deserialize, Serialize};
 use crate::adaptation::{adapt, InnerStepSize};
 use crate::ascent::Ascent;
 use crate::estimators::Estimator;
-use crate::higher_order;
 use crate::maml_trpo::maml_trpo_step;
 use crate::maml_vpg::MamlVpg;
 use crate::meta_objective::MetaTaskSamples;
 use crate::promp::{ProMp, ProMpSettings};
 use crate::samples::{snapshot, ParamsPolicy, TaskSamples};
 use crate::task_sampler::TaskSampler;
+use mbrl_core::higher_order;
 
 /// The `[meta]` table: gradient-based meta-RL (defaults: thesis Table 3 and ALGORITHM_NOTES).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

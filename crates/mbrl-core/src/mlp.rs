@@ -1,14 +1,15 @@
 //! A ReLU multilayer perceptron on the fused layer kernel, optionally `K` networks stacked as
-//! one batched computation (the twin critic is a stack of two).
+//! one batched computation (MAAC's twin critic is a stack of two; GrBAL runs one adapted copy
+//! per task as a stack).
 //!
 //! The weights are `Var`s; forward passes take the weight tensors explicitly, so the same
 //! network runs with its trainable weights (the graph is recorded), with detached views of them
 //! (no graph over the weights, still differentiable in the inputs: the critic inside the actor's
 //! loss) or with a separate copy (the target critic).
 
+use crate::kernels::{linear, Activation};
+use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
-use mbrl_core::kernels::{linear, Activation};
-use mbrl_core::{Error, Result};
 use rand::RngCore;
 use rand_distr::{Distribution, Uniform};
 
@@ -146,16 +147,6 @@ impl Mlp {
     }
 }
 
-/// Polyak averaging in place: `target = tau * online + (1 - tau) * target` (SAC's soft target
-/// update).
-pub fn polyak_update(target: &[Tensor], online: &[Tensor], tau: f64) -> Result<Vec<Tensor>> {
-    target
-        .iter()
-        .zip(online)
-        .map(|(t, o)| Ok(((o * tau)? + (t * (1.0 - tau))?)?.detach()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,18 +187,6 @@ mod tests {
             .to_scalar::<f32>()
             .unwrap();
         assert!(diff < 1e-5, "{diff}");
-    }
-
-    #[test]
-    fn polyak_moves_the_target_by_tau() {
-        let t = vec![Tensor::new(&[0.0f32, 10.0], &Device::Cpu).unwrap()];
-        let o = vec![Tensor::new(&[1.0f32, 0.0], &Device::Cpu).unwrap()];
-        let next = polyak_update(&t, &o, 0.1).unwrap();
-        let v: Vec<f32> = next[0].to_vec1().unwrap();
-        assert!(
-            (v[0] - 0.1).abs() < 1e-6 && (v[1] - 9.0).abs() < 1e-6,
-            "{v:?}"
-        );
     }
 
     #[test]

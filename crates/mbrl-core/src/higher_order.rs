@@ -6,8 +6,8 @@
 //! second-order term. [`run`] therefore sets the variable and runs the meta computation on a
 //! fresh scoped thread, after a probe that fails loudly if second derivatives are unavailable.
 
+use crate::{Error, Result};
 use candle_core::{DType, Device, Var};
-use mbrl_core::{Error, Result};
 
 /// The environment variable candle reads to keep gradients differentiable.
 pub const DO_NOT_DETACH: &str = "CANDLE_GRAD_DO_NOT_DETACH";
@@ -37,7 +37,7 @@ pub fn check() -> Result<()> {
         _ => Err(Error::InvalidArgument(format!(
             "second-order gradients are unavailable on this thread: {DO_NOT_DETACH}=1 must be \
              set before its first backward pass (run meta-gradients through \
-             mbrl_meta::higher_order::run)"
+             mbrl_core::higher_order::run)"
         ))),
     }
 }
