@@ -5,9 +5,14 @@
 //! PERFORMANCE_NOTES item 7). Without it, a gradient of a gradient silently loses every
 //! second-order term. [`run`] therefore sets the variable and runs the meta computation on a
 //! fresh scoped thread, after a probe that fails loudly if second derivatives are unavailable.
+//!
+//! Gradients with respect to arbitrary tensors (adapted parameters are not variables) come
+//! from [`gradient_at`]: the objective is evaluated at `params + z` with fresh zero variables
+//! `z`, whose gradients candle keeps. On a [`run`] thread those gradients stay differentiable,
+//! so an outer objective can be differentiated through an inner gradient step (MAML, GrBAL).
 
 use crate::{Error, Result};
-use candle_core::{DType, Device, Var};
+use candle_core::{DType, Device, Tensor, Var};
 
 /// The environment variable candle reads to keep gradients differentiable.
 pub const DO_NOT_DETACH: &str = "CANDLE_GRAD_DO_NOT_DETACH";
@@ -54,6 +59,34 @@ pub fn run<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
             .join()
             .map_err(|_| Error::InvalidArgument("the meta-gradient thread panicked".into()))?
     })
+}
+
+/// `objective(params)` and its gradient with respect to `params`, which may be any tensors
+/// (variables, adapted parameters, perturbed copies). The gradient keeps its graph when the
+/// thread runs with higher-order gradients ([`run`]).
+pub fn gradient_at(
+    params: &[Tensor],
+    objective: impl FnOnce(&[Tensor]) -> Result<Tensor>,
+) -> Result<(Tensor, Vec<Tensor>)> {
+    let zeros = params
+        .iter()
+        .map(|p| Ok(Var::zeros(p.dims(), p.dtype(), p.device())?))
+        .collect::<Result<Vec<_>>>()?;
+    let shifted = params
+        .iter()
+        .zip(&zeros)
+        .map(|(p, z)| Ok((p + z.as_tensor())?))
+        .collect::<Result<Vec<_>>>()?;
+    let value = objective(&shifted)?;
+    let grads = value.backward()?;
+    let gradient = zeros
+        .iter()
+        .map(|z| match grads.get(z.as_tensor()) {
+            Some(g) => Ok(g.clone()),
+            None => Ok(z.as_tensor().zeros_like()?),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((value, gradient))
 }
 
 #[cfg(test)]

@@ -23,6 +23,16 @@ pub struct MlpShape {
     pub stacked: Option<usize>,
 }
 
+impl MlpShape {
+    /// `inputs -> hidden... -> outputs`, optionally `stacked` networks.
+    pub fn layers(inputs: usize, hidden: &[usize], outputs: usize, stacked: Option<usize>) -> Self {
+        let mut widths = vec![inputs];
+        widths.extend_from_slice(hidden);
+        widths.push(outputs);
+        Self { widths, stacked }
+    }
+}
+
 /// The trainable parameters of a (stacked) MLP: `(weight, bias)` per layer, weights
 /// `[in, out]` (or `[K, in, out]`), biases `[out]` (or `[K, 1, out]`).
 #[derive(Debug)]

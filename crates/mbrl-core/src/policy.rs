@@ -23,6 +23,20 @@ pub trait Policy: Send {
     /// Actions for `obs` (`[B, obs_dim]` -> `[B, act_dim]`). `deterministic` selects the
     /// distribution's mode (evaluation); otherwise actions are sampled from `rng`.
     fn act(&self, obs: &Tensor, deterministic: bool, rng: &mut dyn RngCore) -> Result<Tensor>;
+
+    /// Called when a new episode starts, before its first `act`; stateful policies (MPC with a
+    /// warm start, online-adaptive controllers) forget the previous episode here. Default:
+    /// nothing.
+    fn begin_episode(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Called after each step of a single-environment episode with the transition
+    /// `(obs, act, next_obs)` (flat rows); online-adaptive controllers learn from it. Default:
+    /// nothing.
+    fn observe(&self, _obs: &[f32], _act: &[f32], _next_obs: &[f32]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A diagonal Gaussian over actions, batched: `mean` is `[B, A]`, `log_std` is `[B, A]` or `[A]`.

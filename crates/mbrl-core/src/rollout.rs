@@ -9,13 +9,15 @@ use rand::RngCore;
 use crate::data::Trajectory;
 use crate::env::Env;
 use crate::policy::Policy;
+use crate::task::Task;
 use crate::{Error, Result};
 
 /// Cap on episode length for environments without a time limit.
 pub const DEFAULT_MAX_EPISODE_STEPS: usize = 10_000;
 
 /// Runs one episode of `policy` in `env`, resetting with `seed`, until it terminates, is
-/// truncated, or reaches `max_steps` (then marked truncated).
+/// truncated, or reaches `max_steps` (then marked truncated). The policy hears of the new
+/// episode ([`Policy::begin_episode`]) and of every transition ([`Policy::observe`]).
 pub fn rollout_episode(
     env: &mut dyn Env,
     policy: &dyn Policy,
@@ -24,20 +26,46 @@ pub fn rollout_episode(
     max_steps: usize,
     rng: &mut dyn RngCore,
 ) -> Result<Trajectory> {
+    rollout_episode_switching(env, policy, seed, deterministic, max_steps, None, rng)
+}
+
+/// A change of the active task in the middle of an episode: `task` is set before the step
+/// numbered `at_step` (counted from 0), so transitions `at_step..` follow it.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskSwitch<'a> {
+    /// The first step in the new task.
+    pub at_step: usize,
+    /// The new task (of the environment's active family).
+    pub task: &'a Task,
+}
+
+/// [`rollout_episode`] with an optional mid-episode task switch (thesis Ch. 9's fast-adaptation
+/// tests). A switch needs an environment with a task family.
+pub fn rollout_episode_switching(
+    env: &mut dyn Env,
+    policy: &dyn Policy,
+    seed: Option<u64>,
+    deterministic: bool,
+    max_steps: usize,
+    switch: Option<TaskSwitch<'_>>,
+    rng: &mut dyn RngCore,
+) -> Result<Trajectory> {
     let act_dim = env.action_space().flat_dim();
     let (obs, _) = env.reset(seed)?;
     let mut traj = Trajectory::new(obs.to_vec1::<f32>()?, act_dim);
     let mut obs = obs;
-    for _ in 0..max_steps {
+    policy.begin_episode()?;
+    for t in 0..max_steps {
+        if let Some(switch) = switch.filter(|s| s.at_step == t) {
+            set_task(env, switch.task)?;
+        }
         let action = policy
             .act(&obs.unsqueeze(0)?, deterministic, rng)?
             .squeeze(0)?;
         let step = env.step(&action)?;
-        traj.push(
-            &action.to_vec1::<f32>()?,
-            step.reward,
-            step.obs.to_vec1::<f32>()?,
-        )?;
+        let (act_row, next_row) = (action.to_vec1::<f32>()?, step.obs.to_vec1::<f32>()?);
+        policy.observe(&traj.final_observation, &act_row, &next_row)?;
+        traj.push(&act_row, step.reward, next_row)?;
         if !step.reward.is_finite() {
             return Err(Error::NonFinite {
                 what: format!("reward of {}", env.spec().name),
@@ -53,6 +81,19 @@ pub fn rollout_episode(
     }
     traj.truncated = true;
     Ok(traj)
+}
+
+/// Makes `task` active in `env`, which needs an active task family.
+pub fn set_task(env: &mut dyn Env, task: &Task) -> Result<()> {
+    let name = env.spec().name;
+    env.task_distribution()
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "task `{}` needs a task family; `{name}` has none active (set env.task_family)",
+                task.label
+            ))
+        })?
+        .set_task(task)
 }
 
 /// Summary of an evaluation.
@@ -86,6 +127,17 @@ impl EvalResult {
 
 /// Evaluates `policy` with deterministic actions, one episode per seed.
 pub fn evaluate(env: &mut dyn Env, policy: &dyn Policy, seeds: &[u64]) -> Result<EvalResult> {
+    evaluate_in_tasks(env, policy, seeds, None, None)
+}
+
+/// [`evaluate`] with every episode started in `start` (when given) and switched per `switch`.
+pub fn evaluate_in_tasks(
+    env: &mut dyn Env,
+    policy: &dyn Policy,
+    seeds: &[u64],
+    start: Option<&Task>,
+    switch: Option<TaskSwitch<'_>>,
+) -> Result<EvalResult> {
     let max_steps = env
         .spec()
         .max_episode_steps
@@ -97,7 +149,18 @@ pub fn evaluate(env: &mut dyn Env, policy: &dyn Policy, seeds: &[u64]) -> Result
         lengths: Vec::with_capacity(seeds.len()),
     };
     for &seed in seeds {
-        let traj = rollout_episode(env, policy, Some(seed), true, max_steps, &mut unused)?;
+        if let Some(task) = start {
+            set_task(env, task)?;
+        }
+        let traj = rollout_episode_switching(
+            env,
+            policy,
+            Some(seed),
+            true,
+            max_steps,
+            switch,
+            &mut unused,
+        )?;
         result.returns.push(traj.total_return());
         result.lengths.push(traj.len());
     }
@@ -118,6 +181,33 @@ mod tests {
     use crate::policy::RandomPolicy;
     use crate::testing::{Drift, LinearGaussianPolicy};
     use rand::SeedableRng;
+
+    #[test]
+    fn a_task_switch_changes_the_rewards_from_its_step_on() {
+        let mut env = TimeLimit::new(Drift::new(), 4);
+        let policy = LinearGaussianPolicy::new(1, 1, 0.0).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let task = Task::new("goal=-1", vec![-1.0]);
+        let switch = TaskSwitch {
+            at_step: 2,
+            task: &task,
+        };
+        let traj =
+            rollout_episode_switching(&mut env, &policy, Some(3), true, 10, Some(switch), &mut rng)
+                .unwrap();
+        for t in 0..4 {
+            let next = if t + 1 < 4 {
+                traj.obs(t + 1)[0] as f64
+            } else {
+                traj.final_observation[0] as f64
+            };
+            let goal = if t < 2 { 1.0 } else { -1.0 };
+            assert!(
+                (traj.rewards[t] + (next - goal).powi(2)).abs() < 1e-5,
+                "step {t}"
+            );
+        }
+    }
 
     #[test]
     fn episode_ends_on_the_time_limit_with_the_right_return() {

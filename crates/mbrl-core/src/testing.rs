@@ -248,3 +248,13 @@ impl crate::model::DynamicsModel for ScaledDriftEnsemble {
         Ok(crate::model::MemberPredictions { mean, log_var })
     }
 }
+
+/// The largest absolute elementwise difference of two tensors of one shape (for assertions).
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
+    Ok((a - b)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_dtype(candle_core::DType::F32)?
+        .to_scalar::<f32>()?)
+}

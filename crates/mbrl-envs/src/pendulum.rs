@@ -12,6 +12,14 @@
 //!
 //! Task family `mass-length`: `m ~ U(0.5, 1.5)` and `l ~ U(0.5, 1.5)` (task parameters
 //! `[m, l]`, any positive values accepted by `set_task`); the reward does not depend on them.
+//! Held-out test tasks ([`TEST_TASKS`]) lie outside the training box: a heavy pendulum
+//! (`m = 1.8, l = 1.2`) and a light one (`m = 0.4, l = 0.8`).
+//!
+//! Task family `motor`: a miscalibrated motor applies `g u` instead of `u`, with `|g| ~ U(0.5,
+//! 1.5)` and either sign (a motor wired either way; task parameter `[g]`, any finite value
+//! accepted); held-out gains `+-1.8` ([`MOTOR_TEST_GAINS`]). The observation does not reveal
+//! `g`, so a model must learn it from recent transitions (thesis Sec. 9.4.4's miscalibration).
+//! The reward charges the commanded torque `u`.
 //!
 //! The task-function reward recovers `angle_normalize(th)` from the observation as
 //! `atan2(sin th, cos th)` with the differentiable [`crate::ops::atan2`].
@@ -56,19 +64,41 @@ pub const FAMILY: &str = "mass-length";
 pub const MASS_RANGE: (f64, f64) = (0.5, 1.5);
 /// Range of the length in the `mass-length` family.
 pub const LENGTH_RANGE: (f64, f64) = (0.5, 1.5);
+/// The `mass-length` family's held-out `(mass, length)` tasks, outside the training ranges.
+pub const TEST_TASKS: [(f64, f64); 2] = [(1.8, 1.2), (0.4, 0.8)];
+
+/// Name of the task family over the motor's gain.
+pub const MOTOR_FAMILY: &str = "motor";
+/// Range of `|g|` in the `motor` family's training tasks.
+pub const MOTOR_GAIN_RANGE: (f64, f64) = (0.5, 1.5);
+/// The `motor` family's held-out gains.
+pub const MOTOR_TEST_GAINS: [f64; 2] = [1.8, -1.8];
 
 /// Registry entry.
 pub const ENTRY: EnvEntry = EnvEntry {
     name: NAME,
     description: "Gymnasium Pendulum-v1, exact (swing up and balance a pendulum)",
     horizon: HORIZON,
-    task_families: &[FAMILY],
+    task_families: &[FAMILY, MOTOR_FAMILY],
     make,
 };
 
+/// The task families of `pendulum`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `mass-length`.
+    MassLength,
+    /// `motor`.
+    Motor,
+}
+
 fn make(family: Option<&str>) -> crate::Result<Box<dyn Env>> {
-    let active = family_active(&ENTRY, family)?;
-    Ok(Box::new(Pendulum::new(active)?))
+    let family = match (family_active(&ENTRY, family)?, family) {
+        (true, Some(MOTOR_FAMILY)) => Some(Family::Motor),
+        (true, _) => Some(Family::MassLength),
+        (false, _) => None,
+    };
+    Ok(Box::new(Pendulum::with_family(family)?))
 }
 
 /// Gymnasium's `angle_normalize`: `((x + pi) mod 2 pi) - pi` with Python's floored modulo.
@@ -83,7 +113,8 @@ pub struct Pendulum {
     state: [f64; 2],
     mass: f64,
     length: f64,
-    family_active: bool,
+    gain: f64,
+    family: Option<Family>,
     rng: ChaCha8Rng,
 }
 
@@ -91,6 +122,11 @@ impl Pendulum {
     /// A new pendulum with Gymnasium's mass and length; `family_active` exposes the
     /// `mass-length` family.
     pub fn new(family_active: bool) -> mbrl_core::Result<Self> {
+        Self::with_family(family_active.then_some(Family::MassLength))
+    }
+
+    /// A new pendulum with Gymnasium's dynamics exposing `family` (none: the plain task).
+    pub fn with_family(family: Option<Family>) -> mbrl_core::Result<Self> {
         let high = [1.0, 1.0, MAX_SPEED as f32];
         Ok(Self {
             obs_space: box_space(high.iter().map(|h| -h).collect(), high.to_vec())?,
@@ -98,7 +134,8 @@ impl Pendulum {
             state: [0.0; 2],
             mass: MASS,
             length: LENGTH,
-            family_active,
+            gain: 1.0,
+            family,
             rng: ChaCha8Rng::seed_from_u64(0),
         })
     }
@@ -160,7 +197,7 @@ impl Env for Pendulum {
         let [th, thdot] = self.state;
         let (m, l) = (self.mass, self.length);
         let cost = angle_normalize(th).powi(2) + 0.1 * thdot * thdot + 0.001 * u * u;
-        let accel = 3.0 * GRAVITY / (2.0 * l) * th.sin() + 3.0 / (m * l * l) * u;
+        let accel = 3.0 * GRAVITY / (2.0 * l) * th.sin() + 3.0 / (m * l * l) * self.gain * u;
         let new_thdot = (thdot + accel * DT).clamp(-MAX_SPEED, MAX_SPEED);
         self.state = [th + new_thdot * DT, new_thdot];
         Ok(Step {
@@ -177,7 +214,7 @@ impl Env for Pendulum {
     }
 
     fn task_distribution(&mut self) -> Option<&mut dyn TaskDistribution> {
-        if self.family_active {
+        if self.family.is_some() {
             Some(self)
         } else {
             None
@@ -189,36 +226,69 @@ fn mass_length_task(mass: f64, length: f64) -> Task {
     Task::new(format!("m={mass:.3},l={length:.3}"), vec![mass, length])
 }
 
+fn motor_task(gain: f64) -> Task {
+    Task::new(format!("gain={gain:+.3}"), vec![gain])
+}
+
 impl TaskDistribution for Pendulum {
     fn family(&self) -> &str {
-        FAMILY
+        match self.family {
+            Some(Family::Motor) => MOTOR_FAMILY,
+            _ => FAMILY,
+        }
     }
 
     fn sample_tasks(&self, n: usize, rng: &mut dyn RngCore) -> Vec<Task> {
         (0..n)
-            .map(|_| {
-                let m = rng.random_range(MASS_RANGE.0..=MASS_RANGE.1);
-                let l = rng.random_range(LENGTH_RANGE.0..=LENGTH_RANGE.1);
-                mass_length_task(m, l)
+            .map(|_| match self.family {
+                Some(Family::Motor) => {
+                    let size = rng.random_range(MOTOR_GAIN_RANGE.0..=MOTOR_GAIN_RANGE.1);
+                    motor_task(if rng.random_bool(0.5) { size } else { -size })
+                }
+                _ => {
+                    let m = rng.random_range(MASS_RANGE.0..=MASS_RANGE.1);
+                    let l = rng.random_range(LENGTH_RANGE.0..=LENGTH_RANGE.1);
+                    mass_length_task(m, l)
+                }
             })
             .collect()
     }
 
+    fn test_tasks(&self) -> Vec<Task> {
+        match self.family {
+            Some(Family::Motor) => MOTOR_TEST_GAINS.iter().map(|&g| motor_task(g)).collect(),
+            _ => TEST_TASKS
+                .iter()
+                .map(|&(m, l)| mass_length_task(m, l))
+                .collect(),
+        }
+    }
+
     fn set_task(&mut self, task: &Task) -> mbrl_core::Result<()> {
-        match task.params.as_slice() {
-            [m, l] if m.is_finite() && l.is_finite() && *m > 0.0 && *l > 0.0 => {
+        match (self.family, task.params.as_slice()) {
+            (Some(Family::Motor), [g]) if g.is_finite() => {
+                self.gain = *g;
+                Ok(())
+            }
+            (Some(Family::Motor), other) => Err(mbrl_core::Error::InvalidArgument(format!(
+                "{MOTOR_FAMILY} task needs one finite parameter [gain]; got {other:?}"
+            ))),
+            (_, [m, l]) if m.is_finite() && l.is_finite() && *m > 0.0 && *l > 0.0 => {
                 self.mass = *m;
                 self.length = *l;
                 Ok(())
             }
-            other => Err(mbrl_core::Error::InvalidArgument(format!(
+            (_, other) => Err(mbrl_core::Error::InvalidArgument(format!(
                 "{FAMILY} task needs two positive parameters [mass, length]; got {other:?}"
             ))),
         }
     }
 
     fn current_task(&self) -> Task {
-        mass_length_task(self.mass, self.length)
+        match self.family {
+            Some(Family::Motor) => motor_task(self.gain),
+            _ => mass_length_task(self.mass, self.length),
+        }
     }
 }
 

@@ -91,6 +91,17 @@ fn the_mass_length_family_samples_in_range_and_changes_the_dynamics_mid_episode(
         assert!((MASS_RANGE.0..=MASS_RANGE.1).contains(&m));
         assert!((LENGTH_RANGE.0..=LENGTH_RANGE.1).contains(&l));
     }
+    let held_out = dist.test_tasks();
+    assert_eq!(held_out.len(), 2);
+    for task in &held_out {
+        let [m, l] = task.params[..] else {
+            panic!("{task:?}")
+        };
+        let inside = (MASS_RANGE.0..=MASS_RANGE.1).contains(&m)
+            && (LENGTH_RANGE.0..=LENGTH_RANGE.1).contains(&l);
+        assert!(!inside, "held-out task {task:?} lies in the training box");
+        dist.set_task(task).unwrap();
+    }
     assert!(dist.set_task(&Task::new("bad", vec![-1.0, 1.0])).is_err());
     assert!(dist.set_task(&Task::new("bad", vec![1.0])).is_err());
 
@@ -113,4 +124,52 @@ fn the_mass_length_family_samples_in_range_and_changes_the_dynamics_mid_episode(
     let expected_thdot = (3.0 * 10.0 / 3.0 * 1f64.sin() + 3.0 / (0.5 * 2.25)) * 0.05;
     assert_ne!(default, changed.obs.to_vec1::<f32>().unwrap());
     assert!((pendulum.state()[1] - expected_thdot).abs() < 1e-12);
+}
+
+#[test]
+fn the_motor_family_scales_and_flips_the_applied_torque() {
+    use mbrl_envs::pendulum::{Family, MOTOR_GAIN_RANGE};
+    let mut env = common::factory(NAME, Some("motor"))().unwrap();
+    let dist = env.task_distribution().unwrap();
+    assert_eq!(dist.family(), "motor");
+    let sampled = dist.sample_tasks(200, &mut stream_rng(1, Stream::Custom(0)));
+    for task in &sampled {
+        let g = task.params[0].abs();
+        assert!(
+            (MOTOR_GAIN_RANGE.0..=MOTOR_GAIN_RANGE.1).contains(&g),
+            "{task:?}"
+        );
+    }
+    let negative = sampled.iter().filter(|t| t.params[0] < 0.0).count();
+    assert!(
+        (70..130).contains(&negative),
+        "both signs: {negative} of 200 negative"
+    );
+    for task in dist.test_tasks() {
+        assert!(
+            task.params[0].abs() > MOTOR_GAIN_RANGE.1,
+            "held out: {task:?}"
+        );
+    }
+    assert!(dist.set_task(&Task::new("bad", vec![1.0, 1.0])).is_err());
+
+    let mut pendulum = Pendulum::with_family(Some(Family::Motor)).unwrap();
+    let torque = vector(&[1.0]).unwrap();
+    let mut thdot_after = |gain: f64| {
+        pendulum
+            .task_distribution()
+            .unwrap()
+            .set_task(&Task::new("g", vec![gain]))
+            .unwrap();
+        pendulum.set_state([0.0, 0.0]).unwrap();
+        let reward = pendulum.step(&torque).unwrap().reward;
+        assert!(
+            (reward + 0.001).abs() < 1e-12,
+            "the commanded torque is charged"
+        );
+        pendulum.state()[1]
+    };
+    let (plus, minus) = (thdot_after(1.5), thdot_after(-1.5));
+    assert!((plus - 3.0 * 1.5 * 0.05).abs() < 1e-12);
+    assert!((minus + plus).abs() < 1e-12);
 }

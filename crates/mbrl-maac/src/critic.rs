@@ -39,16 +39,7 @@ impl TwinCritic {
         hidden: &[usize],
         rng: &mut dyn RngCore,
     ) -> Result<Self> {
-        let mut widths = vec![obs_dim + act_dim];
-        widths.extend(hidden);
-        widths.push(1);
-        let net = Mlp::new(
-            MlpShape {
-                widths,
-                stacked: Some(2),
-            },
-            rng,
-        )?;
+        let net = Mlp::new(MlpShape::layers(obs_dim + act_dim, hidden, 1, Some(2)), rng)?;
         let target = net.copies()?;
         Ok(Self { net, target })
     }

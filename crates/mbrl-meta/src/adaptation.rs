@@ -4,11 +4,12 @@
 //! `alpha` when the step size is learnable).
 //!
 //! Gradients with respect to arbitrary tensors (adapted parameters are not variables) come
-//! from [`gradient_at`]: the objective is evaluated at `params + z` with fresh zero variables
-//! `z`, whose gradients candle keeps. Under [`mbrl_core::higher_order::run`] those gradients stay
-//! differentiable, so the outer objective can be differentiated through the inner step.
+//! from [`gradient_at`] (in `mbrl_core::higher_order`, re-exported here). Under
+//! [`mbrl_core::higher_order::run`] those gradients stay differentiable, so the outer objective
+//! can be differentiated through the inner step.
 
 use candle_core::{Tensor, Var};
+pub use mbrl_core::higher_order::gradient_at;
 use mbrl_core::policy::GaussianPolicy;
 use mbrl_core::{Error, Result};
 
@@ -76,34 +77,6 @@ impl InnerStepSize {
         }
         Ok(sum / count.max(1) as f64)
     }
-}
-
-/// `objective(params)` and its gradient with respect to `params`, which may be any tensors
-/// (variables, adapted parameters, perturbed copies). The gradient keeps its graph when the
-/// thread runs with higher-order gradients ([`mbrl_core::higher_order::run`]).
-pub fn gradient_at(
-    params: &[Tensor],
-    objective: impl FnOnce(&[Tensor]) -> Result<Tensor>,
-) -> Result<(Tensor, Vec<Tensor>)> {
-    let zeros = params
-        .iter()
-        .map(|p| Ok(Var::zeros(p.dims(), p.dtype(), p.device())?))
-        .collect::<Result<Vec<_>>>()?;
-    let shifted = params
-        .iter()
-        .zip(&zeros)
-        .map(|(p, z)| Ok((p + z.as_tensor())?))
-        .collect::<Result<Vec<_>>>()?;
-    let value = objective(&shifted)?;
-    let grads = value.backward()?;
-    let gradient = zeros
-        .iter()
-        .map(|z| match grads.get(z.as_tensor()) {
-            Some(g) => Ok(g.clone()),
-            None => Ok(z.as_tensor().zeros_like()?),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((value, gradient))
 }
 
 /// Adapts `theta` to one task: one VPG step on the inner objective of `estimator` per entry

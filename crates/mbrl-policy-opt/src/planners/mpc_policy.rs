@@ -64,9 +64,9 @@ impl MpcPolicy {
         self
     }
 
-    /// Forgets every row's warm start: call at the start of each episode. (`evaluate` cannot
-    /// call it between its episodes; there a new episode's first plan starts from the last
-    /// plan of the previous one, shifted, and its iterations move it from there.)
+    /// Forgets every row's warm start: call at the start of each episode (single-environment
+    /// rollouts such as `mbrl_core::rollout::evaluate` do, through
+    /// [`Policy::begin_episode`]).
     pub fn reset(&self) {
         self.planners().iter_mut().for_each(Planner::reset);
     }
@@ -123,5 +123,11 @@ impl Policy for MpcPolicy {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Tensor::stack(&actions, 0)?)
+    }
+
+    /// A new episode starts from no warm start ([`MpcPolicy::reset`]).
+    fn begin_episode(&self) -> Result<()> {
+        self.reset();
+        Ok(())
     }
 }
