@@ -7,8 +7,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use mbrl_core::algorithm::{Algorithm, BuildContext};
 use mbrl_core::env::{Env, EnvFactory};
-use mbrl_core::rollout::{eval_seeds, evaluate, EvalResult};
+use mbrl_core::rollout::{eval_seeds, evaluate_in_tasks, TaskSwitch};
 use mbrl_core::runner::{restore_latest, run_training, RunContext, RunOutcome, StartPoint};
+use mbrl_core::task::Task;
 
 use crate::config::{self, ExperimentConfig};
 use crate::planning::{mpc_policy, PlannerArgs, PlannerChoice};
@@ -165,6 +166,41 @@ pub struct EvalArgs {
     pub planner: Option<PlannerChoice>,
     /// The planner's settings.
     pub planner_args: PlannerArgs,
+    /// The tasks to test in.
+    pub tasks: EvalTasks,
+}
+
+/// Which tasks `eval` tests in (thesis Ch. 9: held-out tasks and mid-episode switches).
+#[derive(Debug, Clone, Default)]
+pub struct EvalTasks {
+    /// Task family of the test environment (default: the run's).
+    pub task_family: Option<String>,
+    /// Label of the task every episode starts in (default: the environment's own).
+    pub task: Option<String>,
+    /// `(step, label)`: switch to that task at that step.
+    pub switch: Option<(usize, String)>,
+}
+
+/// The task of `env`'s family with `label`: one of its held-out test tasks, or its current
+/// (default) task; an unknown label is a usage error listing the valid ones.
+fn find_task(env: &mut dyn mbrl_core::env::Env, label: &str) -> Result<Task> {
+    let name = env.spec().name;
+    let family = env.task_distribution().ok_or_else(|| {
+        UsageError(format!(
+            "`{name}` has no task family active: give --task-family (mbrl-cli envs lists them)"
+        ))
+    })?;
+    let mut tasks = family.test_tasks();
+    tasks.push(family.current_task());
+    let labels: Vec<String> = tasks.iter().map(|t| format!("`{}`", t.label)).collect();
+    tasks.into_iter().find(|t| t.label == label).ok_or_else(|| {
+        UsageError(format!(
+            "unknown task `{label}` of family `{}`; valid tasks: {}",
+            family.family(),
+            labels.join(", ")
+        ))
+        .into()
+    })
 }
 
 /// `mbrl-cli eval`: the newest checkpoint's deterministic policy, or MPC on top of it
@@ -173,16 +209,38 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let run = args.run.as_path();
     let config = config::load(Some(&run_config_path(run)?), &[])?;
     let Built { mut algo, factory } = build(&config)?;
-    let start = restore_latest(algo.as_mut(), &run_context(run, &config))?;
+    let restored = restore_latest(algo.as_mut(), &run_context(run, &config))?;
     let episodes = args.episodes.unwrap_or(config.run.eval_episodes);
     if episodes == 0 {
         return Err(UsageError("--episodes must be at least 1".into()).into());
     }
-    let mut env = factory()?;
+    let mut env = match &args.tasks.task_family {
+        None => factory()?,
+        Some(family) => {
+            let env_config = mbrl_envs::EnvConfig {
+                task_family: Some(family.clone()),
+                ..config.env.clone()
+            };
+            mbrl_envs::make_factory(&env_config).map_err(|e| UsageError(e.to_string()))?()?
+        }
+    };
     let seeds = eval_seeds(config.seed, episodes);
+    let start_task = match &args.tasks.task {
+        Some(label) => Some(find_task(env.as_mut(), label)?),
+        None => None,
+    };
+    let switch_task = match &args.tasks.switch {
+        Some((step, label)) => Some((*step, find_task(env.as_mut(), label)?)),
+        None => None,
+    };
+    let switch = switch_task.as_ref().map(|(at_step, task)| TaskSwitch {
+        at_step: *at_step,
+        task,
+    });
+    let start = start_task.as_ref();
     let (result, actor) = match args.planner {
         None => (
-            evaluate(env.as_mut(), algo.policy(), &seeds)?,
+            evaluate_in_tasks(env.as_mut(), algo.policy(), &seeds, start, switch)?,
             "policy".to_string(),
         ),
         Some(choice) => {
@@ -194,17 +252,8 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                 &args.planner_args,
             )?;
             let planner = args.planner_args.config(choice);
-            // One episode at a time, each from a fresh planner state.
-            let mut result = EvalResult {
-                returns: Vec::new(),
-                lengths: Vec::new(),
-            };
-            for seed in &seeds {
-                mpc.reset();
-                let one = evaluate(env.as_mut(), &mpc, std::slice::from_ref(seed))?;
-                result.returns.extend(one.returns);
-                result.lengths.extend(one.lengths);
-            }
+            // Each episode starts from a fresh planner state (begin_episode).
+            let result = evaluate_in_tasks(env.as_mut(), &mpc, &seeds, start, switch)?;
             let calls = mpc.model_calls();
             (
                 result,
@@ -219,13 +268,20 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             )
         }
     };
+    let mut actor = actor;
+    if let Some(task) = start {
+        actor.push_str(&format!(", task `{}`", task.label));
+    }
+    if let Some((step, task)) = &switch_task {
+        actor.push_str(&format!(", switched to `{}` at step {step}", task.label));
+    }
     println!(
         "eval_return {:.3} +- {:.3} over {} episodes (mean length {:.1}), {actor}, checkpoint of iteration {}",
         result.mean_return(),
         result.std_return(),
         episodes,
         result.mean_length(),
-        start.iteration
+        restored.iteration
     );
     Ok(())
 }
@@ -304,7 +360,7 @@ pub fn render(args: RenderArgs) -> Result<()> {
         Some(run) => {
             let config = config::load(Some(&run_config_path(run)?), &[])?;
             let Built { mut algo, .. } = build(&config)?;
-            let start = restore_latest(algo.as_mut(), &run_context(run, &config))?;
+            let restored = restore_latest(algo.as_mut(), &run_context(run, &config))?;
             let policy = algo.policy();
             let mut rng = mbrl_core::seeding::stream_rng(
                 config.seed,
@@ -321,7 +377,7 @@ pub fn render(args: RenderArgs) -> Result<()> {
             }
             println!(
                 "policy of iteration {} on {}",
-                start.iteration, env_config.name
+                restored.iteration, env_config.name
             );
         }
         None => {

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::path::Path;
 
+use mbrl_adapt::config::AdaptConfig;
 use mbrl_core::runner::RunConfig;
 use mbrl_envs::registry::{check_task_family, registry as env_registry};
 use mbrl_envs::EnvConfig;
@@ -97,6 +98,9 @@ pub struct ExperimentConfig {
     /// MAAC's objective and critic targets (thesis Ch. 7).
     #[serde(default)]
     pub maac: MaacConfig,
+    /// GrBAL, MB and MB+DE: online-adaptive models with MPC (thesis Ch. 9).
+    #[serde(default)]
+    pub adapt: AdaptConfig,
 }
 
 impl ExperimentConfig {
@@ -388,15 +392,23 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
         config.off_policy.validate(),
         config.imagination.validate(),
         config.maac.validate(),
+        config.adapt.validate(),
     ] {
         check.map_err(|e| {
             let message = e.to_string();
             let key = message
                 .split_whitespace()
                 .find(|w| {
-                    ["actor.", "sac.", "off_policy.", "imagination.", "maac."]
-                        .iter()
-                        .any(|t| w.starts_with(t))
+                    [
+                        "actor.",
+                        "sac.",
+                        "off_policy.",
+                        "imagination.",
+                        "maac.",
+                        "adapt.",
+                    ]
+                    .iter()
+                    .any(|t| w.starts_with(t))
                 })
                 .unwrap_or("config")
                 .trim_end_matches(|c: char| !c.is_alphanumeric() && c != '_')

@@ -66,6 +66,19 @@ enum Command {
         /// Leave out the learned terminal value after the last planned step.
         #[arg(long, requires = "planner")]
         no_terminal_value: bool,
+        /// Task family to test in (default: the run's `env.task_family`).
+        #[arg(long)]
+        task_family: Option<String>,
+        /// Start every episode in this task of the family (a held-out test task's label, as
+        /// listed when the label is unknown).
+        #[arg(long)]
+        task: Option<String>,
+        /// Switch to --switch-task at this step of every episode (counted from 0).
+        #[arg(long, requires = "switch_task")]
+        switch_step: Option<usize>,
+        /// The task switched to at --switch-step.
+        #[arg(long, requires = "switch_step")]
+        switch_task: Option<String>,
     },
     /// Draw episodes of a robot as an animated GIF or a PNG strip: a run's newest checkpoint
     /// (--run) or random actions (--env).
@@ -168,10 +181,19 @@ fn main() -> ExitCode {
             iterations,
             no_proposal,
             no_terminal_value,
+            task_family,
+            task,
+            switch_step,
+            switch_task,
         } => commands::eval(EvalArgs {
             run,
             episodes,
             planner,
+            tasks: commands::EvalTasks {
+                task_family,
+                task,
+                switch: switch_step.zip(switch_task),
+            },
             planner_args: PlannerArgs {
                 horizon,
                 candidates,

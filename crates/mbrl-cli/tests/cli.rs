@@ -180,6 +180,14 @@ fn bad_configs_exit_2_with_file_key_and_choices() {
             "algo = \"sca\"\n",
             "key `algo`: unknown algorithm `sca`; valid algorithms: random, trpo, ppo, me-trpo, mb-bptt",
         ),
+        (
+            "algo = \"grbal\"\n[adapt]\npast_steps = 0\n",
+            "key `adapt.past_steps`: invalid argument: adapt.past_steps must be at least 1, got 0",
+        ),
+        (
+            "algo = \"grbal\"\n[adapt.planner]\ncandidates = 0\n",
+            "key `adapt.planner.candidates`",
+        ),
         ("algo = [\n", "invalid TOML"),
     ];
     for (text, message) in cases {
@@ -197,6 +205,61 @@ fn bad_configs_exit_2_with_file_key_and_choices() {
                 .stderr(predicate::str::contains("panicked").not());
         }
     }
+}
+
+#[test]
+fn grbal_evaluates_in_held_out_tasks_with_a_mid_episode_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = [
+        "algo=\"grbal\"",
+        "env.name=\"pendulum\"",
+        "env.task_family=\"motor\"",
+        "run.iterations=1",
+        "run.eval_episodes=1",
+        "adapt.rollouts_per_iteration=1",
+        "adapt.hidden_sizes=[8]",
+        "adapt.max_epochs=2",
+        "adapt.planner.candidates=8",
+        "adapt.planner.horizon=2",
+    ];
+    let mut train = cli();
+    train.args(["train", "--out"]).arg(dir.path());
+    for s in settings {
+        train.args(["--set", s]);
+    }
+    train.assert().success();
+    let parent = dir.path().join("grbal").join("pendulum");
+    let run = std::fs::read_dir(&parent)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    cli()
+        .args(["eval", "--run"])
+        .arg(&run)
+        .args(["--task", "gain=-1.800", "--switch-step", "50"])
+        .args(["--switch-task", "gain=+1.800"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "task `gain=-1.800`, switched to `gain=+1.800` at step 50",
+        ));
+    cli()
+        .args(["eval", "--run"])
+        .arg(&run)
+        .args(["--task", "gain=9"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "unknown task `gain=9` of family `motor`; valid tasks: `gain=+1.800`, `gain=-1.800`",
+        ));
+    cli()
+        .args(["eval", "--run"])
+        .arg(&run)
+        .args(["--task-family", "mass-length", "--task", "m=1.800,l=1.200"])
+        .assert()
+        .success();
 }
 
 #[test]

@@ -1,0 +1,408 @@
+//! The training loop of `grbal`, `mb-mpc` and `mb-de` (thesis Algorithm 9 and Sec. 9.4):
+//! every iteration collects `rollouts_per_iteration` real episodes, each in a task drawn from
+//! the environment's family, with the current adaptive controller (uniformly random actions
+//! in the first iteration), adds them to the data and refits the model.
+//!
+//! - `grbal`: meta-learned model, one inner step on the last `M` transitions before each action;
+//! - `mb-mpc`: the same model trained by plain supervised learning, no adaptation (MB);
+//! - `mb-de`: MB's training, with dynamic evaluation while acting (MB+DE).
+//!
+//! All three plan with the `[adapt.planner]` MPC (MPPI by default) in the task's reward.
+//! Second-order meta-gradients run on a `mbrl_core::higher_order` thread.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use candle_core::Tensor;
+use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
+use mbrl_core::checkpoint::{state_from_json, state_to_json};
+use mbrl_core::env::Env;
+use mbrl_core::higher_order;
+use mbrl_core::policy::{Policy, RandomPolicy};
+use mbrl_core::rollout::{rollout_episode, DEFAULT_MAX_EPISODE_STEPS};
+use mbrl_core::seeding::{stream_rng, RngState, Stream};
+use mbrl_core::space::BoxSpace;
+use mbrl_core::{Error, Result};
+use rand::RngCore;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::adaptation::InnerLearningRate;
+use crate::config::AdaptConfig;
+use crate::controller::{AdaptiveController, OnlineUpdate};
+use crate::model::DeltaModel;
+use crate::segments::{SegmentBuffer, SegmentLengths};
+use crate::training::{FitReport, ModelLearner, Objective};
+
+/// The three MLP-model methods of Sec. 9.4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Gradient-based adaptive learner.
+    Grbal,
+    /// Model-based RL without adaptation.
+    MbMpc,
+    /// Model-based RL with dynamic evaluation.
+    MbDe,
+}
+
+impl Method {
+    /// The registry name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Grbal => "grbal",
+            Method::MbMpc => "mb-mpc",
+            Method::MbDe => "mb-de",
+        }
+    }
+
+    fn objective(self, config: &AdaptConfig) -> Objective {
+        match self {
+            Method::Grbal => Objective::MetaLearned {
+                first_order: config.grbal.first_order,
+            },
+            _ => Objective::Supervised,
+        }
+    }
+
+    fn online_update(self, config: &AdaptConfig, rates: &InnerLearningRate) -> OnlineUpdate {
+        match self {
+            Method::Grbal => OnlineUpdate::FromPrior {
+                rates: rates.tensors().iter().map(Tensor::detach).collect(),
+            },
+            Method::MbMpc => OnlineUpdate::None,
+            Method::MbDe => OnlineUpdate::Carried {
+                learning_rate: config.dynamic_evaluation.learning_rate,
+                steps: config.dynamic_evaluation.steps,
+            },
+        }
+    }
+}
+
+/// `grbal` (thesis Ch. 9).
+pub static GRBAL_ENTRY: AlgorithmEntry = AlgorithmEntry {
+    name: "grbal",
+    description: "GrBAL: a meta-learned dynamics model adapted online by one gradient step on \
+                  the last M transitions, with MPC",
+    reference: "thesis Ch. 9 (Nagabandi, Clavera et al. 2019)",
+    build: |ctx| build(ctx, Method::Grbal),
+};
+
+/// `mb-mpc`: the MB baseline of Sec. 9.4.
+pub static MB_MPC_ENTRY: AlgorithmEntry = AlgorithmEntry {
+    name: "mb-mpc",
+    description: "MB: the same dynamics model trained without meta-learning, MPC without \
+                  adaptation (GrBAL's baseline)",
+    reference: "thesis Sec. 9.4 (Nagabandi et al. 2018)",
+    build: |ctx| build(ctx, Method::MbMpc),
+};
+
+/// `mb-de`: the MB+DE baseline of Sec. 9.4.
+pub static MB_DE_ENTRY: AlgorithmEntry = AlgorithmEntry {
+    name: "mb-de",
+    description: "MB+DE: MB's model with dynamic evaluation (online gradient steps on the last \
+                  M transitions while acting)",
+    reference: "thesis Sec. 9.4 (Krause et al. 2017)",
+    build: |ctx| build(ctx, Method::MbDe),
+};
+
+fn build(ctx: BuildContext, method: Method) -> Result<Box<dyn Algorithm>> {
+    let config: AdaptConfig = match ctx.config.get("adapt") {
+        None | Some(serde_json::Value::Null) => AdaptConfig::default(),
+        Some(value) => serde_json::from_value(value.clone())
+            .map_err(|e| Error::InvalidArgument(format!("[adapt] table: {e}")))?,
+    };
+    let env = (ctx.env_factory)()?;
+    Ok(Box::new(AdaptiveMbrl::new(env, method, config, ctx.seed)?))
+}
+
+/// Random streams of the loop.
+struct Streams {
+    tasks: ChaCha8Rng,
+    resets: ChaCha8Rng,
+    actions: ChaCha8Rng,
+    windows: ChaCha8Rng,
+}
+
+/// What a checkpoint stores besides tensors.
+#[derive(Serialize, Deserialize)]
+struct SavedState {
+    env_steps: u64,
+    segments: SegmentLengths,
+    tasks: RngState,
+    resets: RngState,
+    actions: RngState,
+    windows: RngState,
+}
+
+/// GrBAL, MB or MB+DE on one environment with a task family.
+pub struct AdaptiveMbrl {
+    method: Method,
+    config: AdaptConfig,
+    env: Box<dyn Env>,
+    action_space: BoxSpace,
+    max_steps: usize,
+    learner: ModelLearner,
+    buffer: SegmentBuffer,
+    controller: AdaptiveController,
+    streams: Streams,
+    env_steps: u64,
+}
+
+impl AdaptiveMbrl {
+    /// `method` on `env` (which needs an active task family and a bounded action box), from
+    /// the run seed's streams.
+    pub fn new(
+        mut env: Box<dyn Env>,
+        method: Method,
+        config: AdaptConfig,
+        seed: u64,
+    ) -> Result<Self> {
+        config.validate()?;
+        let spec = env.spec();
+        if env.task_distribution().is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "{} trains on a task family: set env.task_family for `{}`",
+                method.name(),
+                spec.name
+            )));
+        }
+        let action_space =
+            env.action_space().as_box().cloned().ok_or_else(|| {
+                Error::InvalidArgument("planning needs a box action space".into())
+            })?;
+        let obs_dim = env.observation_space().flat_dim();
+        let act_dim = action_space.flat_dim();
+        let mut model_rng = stream_rng(seed, Stream::Model);
+        let model = DeltaModel::new(obs_dim, act_dim, &config.hidden_sizes, &mut model_rng)?;
+        let rates = InnerLearningRate::new(
+            model.mlp().vars().len(),
+            config.grbal.inner_learning_rate,
+            config.grbal.learn_inner_learning_rate,
+        )?;
+        let learner = ModelLearner::new(
+            model,
+            rates,
+            method.objective(&config),
+            config.learning_rate,
+        )?;
+        let controller = controller(method, &config, &learner, &action_space, env.as_ref())?;
+        Ok(Self {
+            method,
+            max_steps: spec.max_episode_steps.unwrap_or(DEFAULT_MAX_EPISODE_STEPS),
+            buffer: SegmentBuffer::new(obs_dim, act_dim),
+            streams: Streams {
+                tasks: stream_rng(seed, Stream::Custom(0)),
+                resets: stream_rng(seed, Stream::Env),
+                actions: stream_rng(seed, Stream::Policy),
+                windows: stream_rng(seed, Stream::Data),
+            },
+            config,
+            env,
+            action_space,
+            learner,
+            controller,
+            env_steps: 0,
+        })
+    }
+
+    /// The adaptive controller of the current model.
+    pub fn controller(&self) -> &AdaptiveController {
+        &self.controller
+    }
+
+    /// The model learner (model, inner step sizes, optimiser).
+    pub fn learner(&self) -> &ModelLearner {
+        &self.learner
+    }
+
+    /// One real episode per rollout, each in a freshly drawn task; returns their returns.
+    fn collect(&mut self, random: bool) -> Result<Vec<f64>> {
+        let random_policy = RandomPolicy::new(self.action_space.clone())?;
+        let mut returns = Vec::new();
+        for _ in 0..self.config.rollouts_per_iteration {
+            let family = self.env.task_distribution().ok_or_else(|| {
+                Error::InvalidArgument("the environment lost its task family".into())
+            })?;
+            let task = family
+                .sample_tasks(1, &mut self.streams.tasks)
+                .pop()
+                .ok_or_else(|| Error::InvalidArgument("the task family sampled no task".into()))?;
+            family.set_task(&task)?;
+            let policy: &dyn Policy = match random {
+                true => &random_policy,
+                false => &self.controller,
+            };
+            let seed = self.streams.resets.next_u64();
+            let traj = rollout_episode(
+                self.env.as_mut(),
+                policy,
+                Some(seed),
+                false,
+                self.max_steps,
+                &mut self.streams.actions,
+            )?;
+            self.buffer
+                .add(&traj, self.config.window(), self.config.validation_share)?;
+            self.env_steps += traj.len() as u64;
+            returns.push(traj.total_return());
+        }
+        Ok(returns)
+    }
+
+    fn fit(&mut self) -> Result<FitReport> {
+        let (learner, buffer, config, rng) = (
+            &mut self.learner,
+            &self.buffer,
+            &self.config,
+            &mut self.streams.windows,
+        );
+        match learner.objective {
+            Objective::MetaLearned { first_order: false } => {
+                higher_order::run(|| learner.fit(buffer, config, rng))
+            }
+            _ => learner.fit(buffer, config, rng),
+        }
+    }
+
+    fn rebuild_controller(&mut self) -> Result<()> {
+        self.controller = controller(
+            self.method,
+            &self.config,
+            &self.learner,
+            &self.action_space,
+            self.env.as_ref(),
+        )?;
+        Ok(())
+    }
+}
+
+/// The controller of `learner`'s current model (a snapshot).
+fn controller(
+    method: Method,
+    config: &AdaptConfig,
+    learner: &ModelLearner,
+    action_space: &BoxSpace,
+    env: &dyn Env,
+) -> Result<AdaptiveController> {
+    AdaptiveController::new(
+        learner.model.snapshot()?,
+        method.online_update(config, &learner.rates),
+        config.past_steps,
+        config.planner.build(action_space)?,
+        env.task_functions(),
+    )
+}
+
+const METRICS: [&str; 11] = [
+    "collect_time_s",
+    "fit_time_s",
+    "fit_epochs",
+    "fit_steps",
+    "train_pre_adaptation_loss",
+    "train_post_adaptation_loss",
+    "validation_pre_adaptation_loss",
+    "validation_post_adaptation_loss",
+    "inner_learning_rate",
+    "non_finite_adaptations",
+    "data_transitions",
+];
+
+impl Algorithm for AdaptiveMbrl {
+    fn name(&self) -> &str {
+        self.method.name()
+    }
+
+    fn metric_columns(&self) -> Vec<String> {
+        METRICS.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn train_iteration(&mut self, iteration: u64) -> Result<IterationStats> {
+        let random = iteration == 1 && self.config.random_first_iteration;
+        let start = Instant::now();
+        let non_finite_before = self.controller.non_finite_adaptations();
+        let returns = self.collect(random)?;
+        let non_finite = self.controller.non_finite_adaptations() - non_finite_before;
+        let collect_time = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let report = self.fit()?;
+        let fit_time = start.elapsed().as_secs_f64();
+        self.rebuild_controller()?;
+        let validation = report.validation;
+        let values = [
+            collect_time,
+            fit_time,
+            report.epochs as f64,
+            report.steps as f64,
+            report.train.pre_adaptation,
+            report.train.post_adaptation,
+            validation.map_or(f64::NAN, |v| v.pre_adaptation),
+            validation.map_or(f64::NAN, |v| v.post_adaptation),
+            self.learner.rates.mean()?,
+            non_finite as f64,
+            (self.buffer.train_transitions() + self.buffer.validation_transitions()) as f64,
+        ];
+        // Without validation data (short episodes) its two columns stay empty.
+        let missing = |k: &str| validation.is_none() && k.starts_with("validation_");
+        let metrics: BTreeMap<String, f64> = METRICS
+            .iter()
+            .zip(values)
+            .filter(|(k, _)| !missing(k))
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        Ok(IterationStats {
+            env_steps: self.env_steps,
+            metrics,
+            train_return: Some(returns.iter().sum::<f64>() / returns.len().max(1) as f64),
+        })
+    }
+
+    fn policy(&self) -> &dyn Policy {
+        &self.controller
+    }
+
+    fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {
+        let mut tensors = self.learner.model.named_tensors()?;
+        tensors.extend(self.learner.adam.state_tensors("adam")?);
+        for (i, r) in self.learner.rates.vars().iter().enumerate() {
+            tensors.insert(format!("inner_lr.{i}"), r.as_tensor().copy()?);
+        }
+        let (data, segments) = self.buffer.to_checkpoint()?;
+        tensors.extend(data);
+        let s = &self.streams;
+        let state = SavedState {
+            env_steps: self.env_steps,
+            segments,
+            tasks: RngState::capture(&s.tasks),
+            resets: RngState::capture(&s.resets),
+            actions: RngState::capture(&s.actions),
+            windows: RngState::capture(&s.windows),
+        };
+        Ok((tensors, state_to_json(&state)?))
+    }
+
+    fn load_state(
+        &mut self,
+        tensors: HashMap<String, Tensor>,
+        state: serde_json::Value,
+    ) -> Result<()> {
+        let state: SavedState = state_from_json(state)?;
+        self.learner.model.load_named_tensors(&tensors)?;
+        self.learner.adam.load_state_tensors("adam", &tensors)?;
+        for (i, r) in self.learner.rates.vars().iter().enumerate() {
+            let key = format!("inner_lr.{i}");
+            let value = tensors.get(&key).ok_or_else(|| {
+                Error::InvalidArgument(format!("the checkpoint has no tensor `{key}`"))
+            })?;
+            r.set(value)?;
+        }
+        self.buffer.load_checkpoint(&tensors, &state.segments)?;
+        self.env_steps = state.env_steps;
+        self.streams = Streams {
+            tasks: state.tasks.restore(),
+            resets: state.resets.restore(),
+            actions: state.actions.restore(),
+            windows: state.windows.restore(),
+        };
+        self.rebuild_controller()
+    }
+}

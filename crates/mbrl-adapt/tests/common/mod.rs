@@ -1,0 +1,57 @@
+//! Shared helpers of the mbrl-adapt integration tests: the pendulum mass-length family and
+//! random-action data in its tasks.
+
+#![allow(dead_code)]
+
+use mbrl_adapt::segments::SegmentBuffer;
+use mbrl_core::data::Trajectory;
+use mbrl_core::env::Env;
+use mbrl_core::policy::RandomPolicy;
+use mbrl_core::rollout::rollout_episode;
+use mbrl_core::task::Task;
+use mbrl_envs::registry::{make_factory, EnvConfig};
+use rand::{RngCore, SeedableRng};
+
+/// `pendulum` with its `mass-length` family active.
+pub fn pendulum() -> Box<dyn Env> {
+    pendulum_with("mass-length")
+}
+
+/// `pendulum` with task family `family` active.
+pub fn pendulum_with(family: &str) -> Box<dyn Env> {
+    let config = EnvConfig {
+        name: "pendulum".into(),
+        task_family: Some(family.into()),
+        ..EnvConfig::default()
+    };
+    make_factory(&config).unwrap()().unwrap()
+}
+
+/// A random-action episode in `task`.
+pub fn random_episode(env: &mut dyn Env, task: &Task, seed: u64) -> Trajectory {
+    env.task_distribution().unwrap().set_task(task).unwrap();
+    let policy = RandomPolicy::new(env.action_space().as_box().unwrap().clone()).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    rollout_episode(env, &policy, Some(seed), false, 200, &mut rng).unwrap()
+}
+
+/// `episodes` random-action episodes, each in a freshly drawn training task.
+pub fn training_data(
+    env: &mut dyn Env,
+    episodes: usize,
+    window: usize,
+    seed: u64,
+) -> SegmentBuffer {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut buffer = SegmentBuffer::new(3, 1);
+    for _ in 0..episodes {
+        let task = env
+            .task_distribution()
+            .unwrap()
+            .sample_tasks(1, &mut rng)
+            .remove(0);
+        let traj = random_episode(env, &task, rng.next_u64());
+        buffer.add(&traj, window, 0.1).unwrap();
+    }
+    buffer
+}

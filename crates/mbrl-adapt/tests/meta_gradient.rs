@@ -1,0 +1,168 @@
+//! GrBAL's meta-gradient through the inner step (Eq. 22-24) against central differences of the
+//! post-adaptation loss, and the first-order option's measurable difference from it.
+
+use candle_core::{Device, Tensor};
+use mbrl_adapt::adaptation::InnerLearningRate;
+use mbrl_adapt::model::{DeltaModel, Normalization};
+use mbrl_adapt::segments::Windows;
+use mbrl_adapt::training::{ModelLearner, Objective};
+use mbrl_core::higher_order;
+use mbrl_core::testing::max_abs_diff;
+use rand::{Rng, SeedableRng};
+
+const PAST: usize = 4;
+const WINDOW: usize = 8;
+
+/// Windows of a nonlinear system `s' = s + 0.3 tanh(A s + b a) * g_n`, where each of the 3
+/// windows has its own gain `g_n` (a task per window).
+fn windows() -> Windows {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let (mut obs, mut act, mut next) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..3 {
+        let gain = 0.5 + n as f32;
+        let mut s = [
+            rng.random_range(-1.0f32..1.0),
+            rng.random_range(-1.0f32..1.0),
+        ];
+        for _ in 0..WINDOW {
+            let a: f32 = rng.random_range(-1.0..1.0);
+            let s2 = [
+                s[0] + 0.3 * gain * (0.8 * s[1] + a).tanh(),
+                s[1] + 0.3 * gain * (-0.5 * s[0] + 0.2 * a).tanh(),
+            ];
+            obs.extend_from_slice(&s);
+            act.push(a);
+            next.extend_from_slice(&s2);
+            s = s2;
+        }
+    }
+    Windows::from_rows(obs, act, next, 3, WINDOW).unwrap()
+}
+
+fn learner(first_order: bool) -> ModelLearner {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut model = DeltaModel::new(2, 1, &[16, 16], &mut rng).unwrap();
+    model.set_normalization(Normalization::identity(2, 1).unwrap());
+    // A large inner step makes the second-order terms matter.
+    let rates = InnerLearningRate::new(model.mlp().vars().len(), 0.5, false).unwrap();
+    ModelLearner::new(model, rates, Objective::MetaLearned { first_order }, 1e-3).unwrap()
+}
+
+/// The meta-gradient of the post-adaptation loss, flattened over every weight tensor.
+fn meta_gradient(first_order: bool) -> Vec<f32> {
+    let learner = learner(first_order);
+    let w = windows();
+    higher_order::run(|| {
+        let (loss, _) = learner.losses(&w, PAST)?;
+        let grads = loss.backward()?;
+        let mut flat = Vec::new();
+        for var in learner.model.mlp().vars() {
+            let g = grads
+                .get(var.as_tensor())
+                .expect("every weight has a gradient");
+            flat.extend(g.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(flat)
+    })
+    .unwrap()
+}
+
+/// The post-adaptation loss with every weight moved by `step * direction`.
+fn loss_along(direction: &[f32], step: f32) -> f64 {
+    let learner = learner(false);
+    let vars = learner.model.mlp().vars();
+    let mut offset = 0;
+    let moved: Vec<Tensor> = vars
+        .iter()
+        .map(|v| {
+            let n = v.elem_count();
+            let d =
+                Tensor::from_slice(&direction[offset..offset + n], v.dims(), &Device::Cpu).unwrap();
+            offset += n;
+            (v.as_tensor() + (d * step as f64).unwrap()).unwrap()
+        })
+        .collect();
+    learner.model.mlp().set(&moved).unwrap();
+    learner.losses(&windows(), PAST).unwrap().1.post_adaptation
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64) * (*y as f64))
+        .sum()
+}
+
+#[test]
+fn the_meta_gradient_matches_central_differences_and_first_order_does_not() {
+    let second = meta_gradient(false);
+    let first = meta_gradient(true);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    let eps = 1e-3f32;
+    let (mut worst_second, mut worst_first) = (0.0f64, 0.0f64);
+    for _ in 0..4 {
+        // A unit direction: a short step keeps clear of the ReLU kinks.
+        let raw: Vec<f32> = (0..second.len())
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        let norm = dot(&raw, &raw).sqrt() as f32;
+        let v: Vec<f32> = raw.iter().map(|x| x / norm).collect();
+        let fd = (loss_along(&v, eps) - loss_along(&v, -eps)) / (2.0 * eps as f64);
+        let scale = fd.abs().max(1e-3);
+        worst_second = worst_second.max((dot(&second, &v) - fd).abs() / scale);
+        worst_first = worst_first.max((dot(&first, &v) - fd).abs() / scale);
+    }
+    assert!(
+        worst_second < 0.02,
+        "second-order meta-gradient vs central differences: relative error {worst_second}"
+    );
+    assert!(
+        worst_first > 0.05,
+        "first-order should miss the second-order terms here; relative error {worst_first}"
+    );
+    let norm = |g: &[f32]| dot(g, g).sqrt();
+    let gap: Vec<f32> = second.iter().zip(&first).map(|(a, b)| a - b).collect();
+    println!(
+        "directional error: second-order {worst_second:.2e}, first-order {worst_first:.2e}; \
+         |g2 - g1| / |g2| = {:.3}",
+        norm(&gap) / norm(&second)
+    );
+}
+
+#[test]
+fn one_inner_step_lowers_each_windows_past_loss() {
+    let learner = learner(true);
+    let w = windows();
+    let (past, _) = w.split(PAST).unwrap();
+    let weights = learner.model.mlp().copies().unwrap();
+    let rates = vec![Tensor::from_slice(&[0.05f32], 1, &Device::Cpu).unwrap(); weights.len()];
+    let adapted =
+        mbrl_adapt::adaptation::adapt(&learner.model, &weights, &past, &rates, true).unwrap();
+    let before = learner
+        .model
+        .loss(&weights, &past.obs, &past.act, &past.next_obs)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let after = learner
+        .model
+        .loss(&adapted, &past.obs, &past.act, &past.next_obs)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    for (b, a) in before.iter().zip(&after) {
+        assert!(a < b, "window loss {b} -> {a}");
+    }
+    // Each window's adapted weights equal a step on that window alone.
+    let one = Windows {
+        obs: past.obs.narrow(0, 1, 1).unwrap(),
+        act: past.act.narrow(0, 1, 1).unwrap(),
+        next_obs: past.next_obs.narrow(0, 1, 1).unwrap(),
+    };
+    let alone =
+        mbrl_adapt::adaptation::adapt(&learner.model, &weights, &one, &rates, true).unwrap();
+    for (batched, single) in adapted.iter().zip(&alone) {
+        let d = max_abs_diff(&batched.get(1).unwrap(), &single.get(0).unwrap()).unwrap();
+        assert!(d < 1e-6, "{d}");
+    }
+}
