@@ -22,6 +22,7 @@ use mbrl_adapt::trainer::{AdaptiveMbrl, Method};
 use mbrl_core::algorithm::Algorithm;
 use mbrl_core::data::Trajectory;
 use mbrl_core::env::Env;
+use mbrl_core::metrics::mean_and_sample_std;
 use mbrl_core::rollout::{rollout_episode_switching, set_task, TaskSwitch};
 use mbrl_envs::registry::{make_factory, EnvConfig};
 use mbrl_policy_opt::planners::{PlannerConfig, PlannerKind};
@@ -130,13 +131,6 @@ fn errors_along_episode(seed: u64) -> Result<Vec<(f64, f64)>> {
         .zip(&after)
         .map(|(&b, &a)| (b as f64, a as f64))
         .collect())
-}
-
-fn mean_and_sample_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var.sqrt())
 }
 
 fn main() -> Result<()> {

@@ -23,6 +23,7 @@ use mbrl_core::rollout::{rollout_episode, DEFAULT_MAX_EPISODE_STEPS};
 use mbrl_core::seeding::{stream_rng, RngState, Stream};
 use mbrl_core::space::BoxSpace;
 use mbrl_core::{Error, Result};
+use mbrl_policy_opt::model_free::table;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -106,11 +107,7 @@ pub static MB_DE_ENTRY: AlgorithmEntry = AlgorithmEntry {
 };
 
 fn build(ctx: BuildContext, method: Method) -> Result<Box<dyn Algorithm>> {
-    let config: AdaptConfig = match ctx.config.get("adapt") {
-        None | Some(serde_json::Value::Null) => AdaptConfig::default(),
-        Some(value) => serde_json::from_value(value.clone())
-            .map_err(|e| Error::InvalidArgument(format!("[adapt] table: {e}")))?,
-    };
+    let config: AdaptConfig = table(&ctx.config, "adapt")?;
     let env = (ctx.env_factory)()?;
     Ok(Box::new(AdaptiveMbrl::new(env, method, config, ctx.seed)?))
 }

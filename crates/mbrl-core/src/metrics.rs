@@ -5,6 +5,7 @@
 //! (mean evaluation return; NaN in rows without an evaluation) and `wall_time_s`. Further
 //! columns are declared when the logger is created; the CSV header never changes mid-run.
 //! NaN is written as `NaN` in the CSV and as `null` in JSON lines.
+//! [`mean_and_sample_std`] is the summary over seeds every results table uses.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -194,8 +195,25 @@ fn format_value(v: f64) -> String {
     }
 }
 
+/// Mean and sample standard deviation (divided by `n - 1`; 0 for a single value) of
+/// `values`, the spread over seeds of the results tables.
+pub fn mean_and_sample_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sample_std_divides_by_n_minus_one() {
+        let (mean, std) = super::mean_and_sample_std(&[1.0, 2.0, 3.0, 6.0]);
+        assert_eq!(mean, 3.0);
+        assert!((std - (14.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(super::mean_and_sample_std(&[5.0]), (5.0, 0.0));
+    }
+
     use super::*;
 
     fn row(i: f64, eval: f64) -> MetricsRow {

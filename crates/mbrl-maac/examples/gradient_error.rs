@@ -27,6 +27,7 @@ use candle_core::{Device, Tensor, Var};
 use mbrl_core::adam::Adam;
 use mbrl_core::data::ReplayBuffer;
 use mbrl_core::env::Env;
+use mbrl_core::metrics::mean_and_sample_std;
 use mbrl_core::mlp::{Mlp, MlpShape};
 use mbrl_core::model::{DynamicsModel, MemberPredictions};
 use mbrl_core::policy::standard_normal;
@@ -238,13 +239,6 @@ fn arg(args: &[String], flag: &str, default: &str) -> String {
         .unwrap_or_else(|| default.into())
 }
 
-fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var.sqrt())
-}
-
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let seeds: Vec<u64> = arg(&args, "--seeds", "0,1,2")
@@ -299,7 +293,7 @@ fn main() -> Result<()> {
             .filter(|r| r.estimator == estimator && r.horizon == horizon)
             .map(|r| r.l1_error)
             .collect();
-        mean_std(&v)
+        mean_and_sample_std(&v)
     };
     println!(
         "L1 error of MAAC's policy gradient on double-integrator (|exact| = {:.3}; mean +- sample \
