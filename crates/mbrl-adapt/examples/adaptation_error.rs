@@ -18,7 +18,7 @@ use candle_core::Tensor;
 use mbrl_adapt::adaptation::adapt;
 use mbrl_adapt::config::{AdaptConfig, GrbalConfig};
 use mbrl_adapt::segments::Windows;
-use mbrl_adapt::trainer::{AdaptiveMbrl, Method};
+use mbrl_adapt::trainer::{AdaptiveMbrl, Learner, Method};
 use mbrl_core::algorithm::Algorithm;
 use mbrl_core::data::Trajectory;
 use mbrl_core::env::Env;
@@ -108,7 +108,9 @@ fn errors_along_episode(seed: u64) -> Result<Vec<(f64, f64)>> {
         Some(switch),
         &mut rng,
     )?;
-    let learner = algo.learner();
+    let Learner::Mlp(learner) = algo.learner() else {
+        return Err("the study needs GrBAL's MLP learner".into());
+    };
     let windows = all_windows(&traj, config.window())?;
     let (past, future) = windows.split(config.past_steps)?;
     let prior = learner.model.mlp().copies()?;

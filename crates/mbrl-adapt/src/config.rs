@@ -1,4 +1,4 @@
-//! The `[adapt]` table: the settings shared by `grbal`, `mb-mpc` and `mb-de` (thesis Ch. 9,
+//! The `[adapt]` table: the settings of `grbal`, `rebal`, `mb-mpc` and `mb-de` (thesis Ch. 9,
 //! defaults from the authors' code, ALGORITHM_NOTES), and their validation.
 
 use mbrl_core::{Error, Result};
@@ -24,6 +24,27 @@ impl Default for GrbalConfig {
             inner_learning_rate: 0.001,
             learn_inner_learning_rate: false,
             first_order: false,
+        }
+    }
+}
+
+/// ReBAL's recurrent model: a GRU whose hidden state, read from the last `past_steps`
+/// transitions, is the adapted parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RebalConfig {
+    /// GRU units. Default 256 (the reference's LSTM width).
+    pub hidden_size: usize,
+    /// Adam step size of its training (replaces `adapt.learning_rate` for ReBAL). Default
+    /// 1e-2 (the reference).
+    pub learning_rate: f64,
+}
+
+impl Default for RebalConfig {
+    fn default() -> Self {
+        Self {
+            hidden_size: 256,
+            learning_rate: 1e-2,
         }
     }
 }
@@ -84,6 +105,8 @@ pub struct AdaptConfig {
     pub planner: PlannerConfig,
     /// GrBAL's inner update.
     pub grbal: GrbalConfig,
+    /// ReBAL's recurrent model.
+    pub rebal: RebalConfig,
     /// MB+DE's online steps.
     pub dynamic_evaluation: DynamicEvaluationConfig,
 }
@@ -110,6 +133,7 @@ impl Default for AdaptConfig {
                 ..PlannerConfig::default()
             },
             grbal: GrbalConfig::default(),
+            rebal: RebalConfig::default(),
             dynamic_evaluation: DynamicEvaluationConfig::default(),
         }
     }
@@ -131,6 +155,7 @@ impl AdaptConfig {
             ("max_epochs", self.max_epochs),
             ("rollouts_per_iteration", self.rollouts_per_iteration),
             ("dynamic_evaluation.steps", self.dynamic_evaluation.steps),
+            ("rebal.hidden_size", self.rebal.hidden_size),
         ] {
             if value == 0 {
                 return invalid(format!("adapt.{key} must be at least 1, got 0"));
@@ -146,6 +171,7 @@ impl AdaptConfig {
         for (key, value) in [
             ("learning_rate", self.learning_rate),
             ("grbal.inner_learning_rate", self.grbal.inner_learning_rate),
+            ("rebal.learning_rate", self.rebal.learning_rate),
             (
                 "dynamic_evaluation.learning_rate",
                 self.dynamic_evaluation.learning_rate,

@@ -61,9 +61,78 @@ pub struct Transition {
     pub next_obs: Vec<f32>,
 }
 
+/// The last `M` transitions of the current episode, oldest first.
+pub(crate) struct History {
+    past_steps: usize,
+    items: VecDeque<Transition>,
+}
+
+impl History {
+    /// Room for `past_steps` transitions (at least one).
+    pub(crate) fn new(past_steps: usize) -> Result<Self> {
+        if past_steps == 0 {
+            return Err(Error::InvalidArgument(
+                "adapt.past_steps must be at least 1, got 0".into(),
+            ));
+        }
+        Ok(Self {
+            past_steps,
+            items: VecDeque::with_capacity(past_steps),
+        })
+    }
+
+    /// Forgets the episode.
+    pub(crate) fn clear(&mut self) {
+        self.items.clear();
+    }
+
+    /// Remembers a transition, dropping the oldest beyond `M`.
+    pub(crate) fn push(&mut self, obs: &[f32], act: &[f32], next_obs: &[f32]) {
+        if self.items.len() == self.past_steps {
+            self.items.pop_front();
+        }
+        self.items.push_back(Transition {
+            obs: obs.to_vec(),
+            act: act.to_vec(),
+            next_obs: next_obs.to_vec(),
+        });
+    }
+
+    /// The remembered transitions, oldest first.
+    pub(crate) fn window(&self) -> Vec<Transition> {
+        self.items.iter().cloned().collect()
+    }
+}
+
+/// `window` as one window of consecutive transitions.
+pub(crate) fn as_windows(window: &[Transition]) -> Result<Windows> {
+    let rows = |pick: fn(&Transition) -> &Vec<f32>| -> Vec<f32> {
+        window.iter().flat_map(|t| pick(t).clone()).collect()
+    };
+    Windows::from_rows(
+        rows(|t| &t.obs),
+        rows(|t| &t.act),
+        rows(|t| &t.next_obs),
+        1,
+        window.len(),
+    )
+}
+
+/// The one observation row a single-environment controller acts on.
+pub(crate) fn check_single_row(obs: &Tensor) -> Result<()> {
+    if obs.dims().len() != 2 || obs.dim(0)? != 1 {
+        return Err(Error::shape(
+            "adaptive controller observations (one environment)",
+            "[1, obs_dim]",
+            format!("{:?}", obs.dims()),
+        ));
+    }
+    Ok(())
+}
+
 struct State {
     planner: Planner,
-    history: VecDeque<Transition>,
+    history: History,
     carried: Vec<Tensor>,
     last_window: Vec<Transition>,
     last_weights: Vec<Tensor>,
@@ -75,7 +144,6 @@ pub struct AdaptiveController {
     model: DeltaModel,
     prior: Vec<Tensor>,
     update: OnlineUpdate,
-    past_steps: usize,
     task: Arc<dyn TaskFunctions>,
     state: Mutex<State>,
 }
@@ -90,17 +158,13 @@ impl AdaptiveController {
         mut planner: Planner,
         task: Arc<dyn TaskFunctions>,
     ) -> Result<Self> {
-        if past_steps == 0 {
-            return Err(Error::InvalidArgument(
-                "adapt.past_steps must be at least 1, got 0".into(),
-            ));
-        }
+        let history = History::new(past_steps)?;
         let prior = model.mlp().copies()?;
         planner.reset();
         Ok(Self {
             state: Mutex::new(State {
                 planner,
-                history: VecDeque::with_capacity(past_steps),
+                history,
                 carried: prior.clone(),
                 last_window: Vec::new(),
                 last_weights: prior.clone(),
@@ -109,7 +173,6 @@ impl AdaptiveController {
             model,
             prior,
             update,
-            past_steps,
             task,
         })
     }
@@ -141,16 +204,7 @@ impl AdaptiveController {
         if window.is_empty() {
             return Ok(start.to_vec());
         }
-        let rows = |pick: fn(&Transition) -> &Vec<f32>| -> Vec<f32> {
-            window.iter().flat_map(|t| pick(t).clone()).collect()
-        };
-        let windows = Windows::from_rows(
-            rows(|t| &t.obs),
-            rows(|t| &t.act),
-            rows(|t| &t.next_obs),
-            1,
-            window.len(),
-        )?;
+        let windows = as_windows(window)?;
         match &self.update {
             OnlineUpdate::None => Ok(start.to_vec()),
             OnlineUpdate::FromPrior { rates } => {
@@ -183,15 +237,9 @@ impl Policy for AdaptiveController {
     /// returns the plan's first action (`[1, act_dim]`). The plan samples from `rng` whether
     /// or not `deterministic` is set.
     fn act(&self, obs: &Tensor, _deterministic: bool, rng: &mut dyn RngCore) -> Result<Tensor> {
-        if obs.dims().len() != 2 || obs.dim(0)? != 1 {
-            return Err(Error::shape(
-                "adaptive controller observations (one environment)",
-                "[1, obs_dim]",
-                format!("{:?}", obs.dims()),
-            ));
-        }
+        check_single_row(obs)?;
         let mut state = self.lock();
-        let window: Vec<Transition> = state.history.iter().cloned().collect();
+        let window = state.history.window();
         let start = match self.update {
             OnlineUpdate::Carried { .. } => state.carried.clone(),
             _ => self.prior.clone(),
@@ -236,15 +284,7 @@ impl Policy for AdaptiveController {
 
     /// Remembers the transition, keeping the last `M`.
     fn observe(&self, obs: &[f32], act: &[f32], next_obs: &[f32]) -> Result<()> {
-        let mut state = self.lock();
-        if state.history.len() == self.past_steps {
-            state.history.pop_front();
-        }
-        state.history.push_back(Transition {
-            obs: obs.to_vec(),
-            act: act.to_vec(),
-            next_obs: next_obs.to_vec(),
-        });
+        self.lock().history.push(obs, act, next_obs);
         Ok(())
     }
 }

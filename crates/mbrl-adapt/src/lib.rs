@@ -10,8 +10,10 @@
 //!   early stop;
 //! - [`controller`]: Algorithm 10, adaptation before every action then MPC (the planners of
 //!   `mbrl-policy-opt`);
-//! - [`trainer`]: the `grbal`, `mb-mpc` and `mb-de` algorithms; [`config`]: their `[adapt]`
-//!   table.
+//! - [`recurrent`]: ReBAL's GRU model, its planning view over `[s, h]` rows and its training;
+//!   [`recurrent_controller`]: its hidden state read before every action, then MPC;
+//! - [`trainer`]: the `grbal`, `rebal`, `mb-mpc` and `mb-de` algorithms; [`config`]: their
+//!   `[adapt]` table.
 //!
 //! ```
 //! use mbrl_adapt::config::AdaptConfig;
@@ -25,6 +27,8 @@ pub mod adaptation;
 pub mod config;
 pub mod controller;
 pub mod model;
+pub mod recurrent;
+pub mod recurrent_controller;
 pub mod segments;
 pub mod trainer;
 pub mod training;

@@ -53,7 +53,25 @@ impl Normalization {
         })
     }
 
-    fn named_tensors(&self, out: &mut HashMap<String, Tensor>) {
+    /// The normalised model input `[s, a]` (concatenated on the last axis).
+    pub fn inputs(&self, obs: &Tensor, act: &Tensor) -> Result<Tensor> {
+        Ok(Tensor::cat(
+            &[self.obs.normalize(obs)?, self.act.normalize(act)?],
+            D::Minus1,
+        )?)
+    }
+
+    /// The normalised state change `s' - s`, the models' regression target.
+    pub fn target(&self, obs: &Tensor, next_obs: &Tensor) -> Result<Tensor> {
+        Ok(self.delta.normalize(&(next_obs - obs)?)?)
+    }
+
+    /// The next observation `s + denormalise(delta)` of a normalised predicted change.
+    pub fn next_obs(&self, obs: &Tensor, normalized_delta: &Tensor) -> Result<Tensor> {
+        Ok((obs + self.delta.denormalize(normalized_delta)?)?)
+    }
+
+    pub(crate) fn named_tensors(&self, out: &mut HashMap<String, Tensor>) {
         for (name, n) in [
             ("obs", &self.obs),
             ("act", &self.act),
@@ -64,7 +82,7 @@ impl Normalization {
         }
     }
 
-    fn from_named_tensors(tensors: &HashMap<String, Tensor>) -> Result<Self> {
+    pub(crate) fn from_named_tensors(tensors: &HashMap<String, Tensor>) -> Result<Self> {
         let read = |name: &str, part: &str| -> Result<Vec<f32>> {
             let key = format!("model.norm.{name}.{part}");
             Ok(tensors
@@ -155,10 +173,7 @@ impl DeltaModel {
         obs: &Tensor,
         act: &Tensor,
     ) -> Result<Tensor> {
-        let x = Tensor::cat(
-            &[self.norm.obs.normalize(obs)?, self.norm.act.normalize(act)?],
-            D::Minus1,
-        )?;
+        let x = self.norm.inputs(obs, act)?;
         let shared = weights.first().map(|w| w.rank() == 2).unwrap_or(true);
         match x.dims() {
             &[n, b, i] if shared => Ok(self
@@ -178,7 +193,7 @@ impl DeltaModel {
         act: &Tensor,
         next_obs: &Tensor,
     ) -> Result<Tensor> {
-        let target = self.norm.delta.normalize(&(next_obs - obs)?)?;
+        let target = self.norm.target(obs, next_obs)?;
         let err = (self.normalized_delta(weights, obs, act)? - target)?.sqr()?;
         Ok(match err.rank() {
             3 => err.mean(2)?.mean(1)?,
@@ -188,11 +203,8 @@ impl DeltaModel {
 
     /// The predicted next observation `s + denormalise(f(s, a))`.
     pub fn predict(&self, weights: &[Tensor], obs: &Tensor, act: &Tensor) -> Result<Tensor> {
-        let delta = self
-            .norm
-            .delta
-            .denormalize(&self.normalized_delta(weights, obs, act)?)?;
-        Ok((obs + delta)?)
+        self.norm
+            .next_obs(obs, &self.normalized_delta(weights, obs, act)?)
     }
 
     /// Weights and statistics as named tensors (for checkpoints).
@@ -221,6 +233,20 @@ impl DeltaModel {
     }
 }
 
+/// Rows `[B, dim]` of a one-member model's input, given as `[B, dim]` or `[1, B, dim]` (the
+/// planners' member axis).
+pub(crate) fn one_member_rows(t: &Tensor) -> Result<Tensor> {
+    match t.dims() {
+        &[_, _] => Ok(t.clone()),
+        &[1, b, d] => Ok(t.reshape((b, d))?),
+        other => Err(Error::shape(
+            "one-member model input",
+            "[B, dim] or [1, B, dim]",
+            format!("{other:?}"),
+        )),
+    }
+}
+
 /// One set of weights of a [`DeltaModel`] as a one-member `DynamicsModel` (what a planner
 /// plans in).
 pub struct AdaptedModel<'a> {
@@ -236,18 +262,9 @@ impl DynamicsModel for AdaptedModel<'_> {
     }
 
     fn predict_members(&self, obs: &Tensor, act: &Tensor) -> Result<MemberPredictions> {
-        let flat = |t: &Tensor| -> Result<Tensor> {
-            match t.dims() {
-                &[_, _] => Ok(t.clone()),
-                &[1, b, d] => Ok(t.reshape((b, d))?),
-                other => Err(Error::shape(
-                    "adapted model input",
-                    "[B, dim] or [1, B, dim]",
-                    format!("{other:?}"),
-                )),
-            }
-        };
-        let next = self.model.predict(self.weights, &flat(obs)?, &flat(act)?)?;
+        let next =
+            self.model
+                .predict(self.weights, &one_member_rows(obs)?, &one_member_rows(act)?)?;
         Ok(MemberPredictions {
             mean: next.unsqueeze(0)?,
             log_var: None,

@@ -1,13 +1,16 @@
-//! The training loop of `grbal`, `mb-mpc` and `mb-de` (thesis Algorithm 9 and Sec. 9.4):
+//! The training loop of `grbal`, `rebal`, `mb-mpc` and `mb-de` (thesis Algorithm 9 and
+//! Sec. 9.4):
 //! every iteration collects `rollouts_per_iteration` real episodes, each in a task drawn from
 //! the environment's family, with the current adaptive controller (uniformly random actions
 //! in the first iteration), adds them to the data and refits the model.
 //!
 //! - `grbal`: meta-learned model, one inner step on the last `M` transitions before each action;
+//! - `rebal`: a GRU trained to predict `K` steps after reading `M`, its hidden state read from
+//!   the last `M` transitions before each action;
 //! - `mb-mpc`: the same model trained by plain supervised learning, no adaptation (MB);
 //! - `mb-de`: MB's training, with dynamic evaluation while acting (MB+DE).
 //!
-//! All three plan with the `[adapt.planner]` MPC (MPPI by default) in the task's reward.
+//! All four plan with the `[adapt.planner]` MPC (MPPI by default) in the task's reward.
 //! Second-order meta-gradients run on a `mbrl_core::higher_order` thread.
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,14 +35,18 @@ use crate::adaptation::InnerLearningRate;
 use crate::config::AdaptConfig;
 use crate::controller::{AdaptiveController, OnlineUpdate};
 use crate::model::DeltaModel;
+use crate::recurrent::{GruDeltaModel, RecurrentLearner};
+use crate::recurrent_controller::RecurrentController;
 use crate::segments::{SegmentBuffer, SegmentLengths};
-use crate::training::{FitReport, ModelLearner, Objective};
+use crate::training::{FitReport, ModelLearner, Objective, WindowLearner};
 
-/// The three MLP-model methods of Sec. 9.4.
+/// The four methods of Sec. 9.4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     /// Gradient-based adaptive learner.
     Grbal,
+    /// Recurrence-based adaptive learner.
+    Rebal,
     /// Model-based RL without adaptation.
     MbMpc,
     /// Model-based RL with dynamic evaluation.
@@ -51,6 +58,7 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::Grbal => "grbal",
+            Method::Rebal => "rebal",
             Method::MbMpc => "mb-mpc",
             Method::MbDe => "mb-de",
         }
@@ -70,7 +78,7 @@ impl Method {
             Method::Grbal => OnlineUpdate::FromPrior {
                 rates: rates.tensors().iter().map(Tensor::detach).collect(),
             },
-            Method::MbMpc => OnlineUpdate::None,
+            Method::MbMpc | Method::Rebal => OnlineUpdate::None,
             Method::MbDe => OnlineUpdate::Carried {
                 learning_rate: config.dynamic_evaluation.learning_rate,
                 steps: config.dynamic_evaluation.steps,
@@ -86,6 +94,15 @@ pub static GRBAL_ENTRY: AlgorithmEntry = AlgorithmEntry {
                   the last M transitions, with MPC",
     reference: "thesis Ch. 9 (Nagabandi, Clavera et al. 2019)",
     build: |ctx| build(ctx, Method::Grbal),
+};
+
+/// `rebal` (thesis Ch. 9).
+pub static REBAL_ENTRY: AlgorithmEntry = AlgorithmEntry {
+    name: "rebal",
+    description: "ReBAL: a recurrent (GRU) dynamics model whose hidden state, read from the \
+                  last M transitions, adapts it online, with MPC",
+    reference: "thesis Ch. 9 (Nagabandi, Clavera et al. 2019)",
+    build: |ctx| build(ctx, Method::Rebal),
 };
 
 /// `mb-mpc`: the MB baseline of Sec. 9.4.
@@ -131,16 +148,57 @@ struct SavedState {
     windows: RngState,
 }
 
-/// GrBAL, MB or MB+DE on one environment with a task family.
+/// The model being trained and its optimiser.
+pub enum Learner {
+    /// The state-change MLP of GrBAL, MB and MB+DE.
+    Mlp(ModelLearner),
+    /// ReBAL's GRU.
+    Recurrent(RecurrentLearner),
+}
+
+impl Learner {
+    fn window_learner(&mut self) -> &mut (dyn WindowLearner + Send) {
+        match self {
+            Learner::Mlp(l) => l,
+            Learner::Recurrent(l) => l,
+        }
+    }
+}
+
+/// The controller of the current model.
+pub enum Controller {
+    /// Gradient adaptation (GrBAL, MB+DE) or none (MB).
+    Gradient(AdaptiveController),
+    /// ReBAL's hidden state.
+    Recurrent(RecurrentController),
+}
+
+impl Controller {
+    fn policy(&self) -> &dyn Policy {
+        match self {
+            Controller::Gradient(c) => c,
+            Controller::Recurrent(c) => c,
+        }
+    }
+
+    fn non_finite_adaptations(&self) -> u64 {
+        match self {
+            Controller::Gradient(c) => c.non_finite_adaptations(),
+            Controller::Recurrent(c) => c.non_finite_adaptations(),
+        }
+    }
+}
+
+/// GrBAL, ReBAL, MB or MB+DE on one environment with a task family.
 pub struct AdaptiveMbrl {
     method: Method,
     config: AdaptConfig,
     env: Box<dyn Env>,
     action_space: BoxSpace,
     max_steps: usize,
-    learner: ModelLearner,
+    learner: Learner,
     buffer: SegmentBuffer,
-    controller: AdaptiveController,
+    controller: Controller,
     streams: Streams,
     env_steps: u64,
 }
@@ -169,19 +227,7 @@ impl AdaptiveMbrl {
             })?;
         let obs_dim = env.observation_space().flat_dim();
         let act_dim = action_space.flat_dim();
-        let mut model_rng = stream_rng(seed, Stream::Model);
-        let model = DeltaModel::new(obs_dim, act_dim, &config.hidden_sizes, &mut model_rng)?;
-        let rates = InnerLearningRate::new(
-            model.mlp().vars().len(),
-            config.grbal.inner_learning_rate,
-            config.grbal.learn_inner_learning_rate,
-        )?;
-        let learner = ModelLearner::new(
-            model,
-            rates,
-            method.objective(&config),
-            config.learning_rate,
-        )?;
+        let learner = new_learner(method, &config, (obs_dim, act_dim), seed)?;
         let controller = controller(method, &config, &learner, &action_space, env.as_ref())?;
         Ok(Self {
             method,
@@ -203,12 +249,12 @@ impl AdaptiveMbrl {
     }
 
     /// The adaptive controller of the current model.
-    pub fn controller(&self) -> &AdaptiveController {
+    pub fn controller(&self) -> &Controller {
         &self.controller
     }
 
-    /// The model learner (model, inner step sizes, optimiser).
-    pub fn learner(&self) -> &ModelLearner {
+    /// The model learner (model, optimiser and, for the MLP, the inner step sizes).
+    pub fn learner(&self) -> &Learner {
         &self.learner
     }
 
@@ -227,7 +273,7 @@ impl AdaptiveMbrl {
             family.set_task(&task)?;
             let policy: &dyn Policy = match random {
                 true => &random_policy,
-                false => &self.controller,
+                false => self.controller.policy(),
             };
             let seed = self.streams.resets.next_u64();
             let traj = rollout_episode(
@@ -247,17 +293,19 @@ impl AdaptiveMbrl {
     }
 
     fn fit(&mut self) -> Result<FitReport> {
+        let second_order = matches!(
+            &self.learner,
+            Learner::Mlp(l) if l.objective == Objective::MetaLearned { first_order: false }
+        );
         let (learner, buffer, config, rng) = (
-            &mut self.learner,
+            self.learner.window_learner(),
             &self.buffer,
             &self.config,
             &mut self.streams.windows,
         );
-        match learner.objective {
-            Objective::MetaLearned { first_order: false } => {
-                higher_order::run(|| learner.fit(buffer, config, rng))
-            }
-            _ => learner.fit(buffer, config, rng),
+        match second_order {
+            true => higher_order::run(|| learner.fit(buffer, config, rng)),
+            false => learner.fit(buffer, config, rng),
         }
     }
 
@@ -273,21 +321,65 @@ impl AdaptiveMbrl {
     }
 }
 
+/// A fresh model of `method` for `(obs_dim, act_dim)` and its optimiser.
+fn new_learner(
+    method: Method,
+    config: &AdaptConfig,
+    (obs_dim, act_dim): (usize, usize),
+    seed: u64,
+) -> Result<Learner> {
+    let mut model_rng = stream_rng(seed, Stream::Model);
+    if method == Method::Rebal {
+        let model = GruDeltaModel::new(
+            obs_dim,
+            act_dim,
+            config.rebal.hidden_size,
+            &config.hidden_sizes,
+            &mut model_rng,
+        )?;
+        return Ok(Learner::Recurrent(RecurrentLearner::new(
+            model,
+            config.rebal.learning_rate,
+        )?));
+    }
+    let model = DeltaModel::new(obs_dim, act_dim, &config.hidden_sizes, &mut model_rng)?;
+    let rates = InnerLearningRate::new(
+        model.mlp().vars().len(),
+        config.grbal.inner_learning_rate,
+        config.grbal.learn_inner_learning_rate,
+    )?;
+    Ok(Learner::Mlp(ModelLearner::new(
+        model,
+        rates,
+        method.objective(config),
+        config.learning_rate,
+    )?))
+}
+
 /// The controller of `learner`'s current model (a snapshot).
 fn controller(
     method: Method,
     config: &AdaptConfig,
-    learner: &ModelLearner,
+    learner: &Learner,
     action_space: &BoxSpace,
     env: &dyn Env,
-) -> Result<AdaptiveController> {
-    AdaptiveController::new(
-        learner.model.snapshot()?,
-        method.online_update(config, &learner.rates),
-        config.past_steps,
-        config.planner.build(action_space)?,
-        env.task_functions(),
-    )
+) -> Result<Controller> {
+    let planner = config.planner.build(action_space)?;
+    Ok(match learner {
+        Learner::Mlp(l) => Controller::Gradient(AdaptiveController::new(
+            l.model.snapshot()?,
+            method.online_update(config, &l.rates),
+            config.past_steps,
+            planner,
+            env.task_functions(),
+        )?),
+        Learner::Recurrent(l) => Controller::Recurrent(RecurrentController::new(
+            l.model.snapshot()?,
+            config.past_steps,
+            planner,
+            env.task_functions(),
+        )?),
+    })
 }
 
 const METRICS: [&str; 11] = [
@@ -310,7 +402,11 @@ impl Algorithm for AdaptiveMbrl {
     }
 
     fn metric_columns(&self) -> Vec<String> {
-        METRICS.iter().map(|s| s.to_string()).collect()
+        METRICS
+            .iter()
+            .filter(|k| self.method != Method::Rebal || **k != "inner_learning_rate")
+            .map(|s| s.to_string())
+            .collect()
     }
 
     fn train_iteration(&mut self, iteration: u64) -> Result<IterationStats> {
@@ -334,12 +430,19 @@ impl Algorithm for AdaptiveMbrl {
             report.train.post_adaptation,
             validation.map_or(f64::NAN, |v| v.pre_adaptation),
             validation.map_or(f64::NAN, |v| v.post_adaptation),
-            self.learner.rates.mean()?,
+            match &self.learner {
+                Learner::Mlp(l) => l.rates.mean()?,
+                Learner::Recurrent(_) => f64::NAN,
+            },
             non_finite as f64,
             (self.buffer.train_transitions() + self.buffer.validation_transitions()) as f64,
         ];
-        // Without validation data (short episodes) its two columns stay empty.
-        let missing = |k: &str| validation.is_none() && k.starts_with("validation_");
+        // Without validation data (short episodes) its two columns stay empty, as does the
+        // inner step size of ReBAL (which has none).
+        let missing = |k: &str| {
+            (validation.is_none() && k.starts_with("validation_"))
+                || (self.method == Method::Rebal && k == "inner_learning_rate")
+        };
         let metrics: BTreeMap<String, f64> = METRICS
             .iter()
             .zip(values)
@@ -354,15 +457,25 @@ impl Algorithm for AdaptiveMbrl {
     }
 
     fn policy(&self) -> &dyn Policy {
-        &self.controller
+        self.controller.policy()
     }
 
     fn save_state(&self) -> Result<(HashMap<String, Tensor>, serde_json::Value)> {
-        let mut tensors = self.learner.model.named_tensors()?;
-        tensors.extend(self.learner.adam.state_tensors("adam")?);
-        for (i, r) in self.learner.rates.vars().iter().enumerate() {
-            tensors.insert(format!("inner_lr.{i}"), r.as_tensor().copy()?);
-        }
+        let mut tensors = match &self.learner {
+            Learner::Mlp(l) => {
+                let mut t = l.model.named_tensors()?;
+                t.extend(l.adam.state_tensors("adam")?);
+                for (i, r) in l.rates.vars().iter().enumerate() {
+                    t.insert(format!("inner_lr.{i}"), r.as_tensor().copy()?);
+                }
+                t
+            }
+            Learner::Recurrent(l) => {
+                let mut t = l.model.named_tensors()?;
+                t.extend(l.adam.state_tensors("adam")?);
+                t
+            }
+        };
         let (data, segments) = self.buffer.to_checkpoint()?;
         tensors.extend(data);
         let s = &self.streams;
@@ -383,14 +496,22 @@ impl Algorithm for AdaptiveMbrl {
         state: serde_json::Value,
     ) -> Result<()> {
         let state: SavedState = state_from_json(state)?;
-        self.learner.model.load_named_tensors(&tensors)?;
-        self.learner.adam.load_state_tensors("adam", &tensors)?;
-        for (i, r) in self.learner.rates.vars().iter().enumerate() {
-            let key = format!("inner_lr.{i}");
-            let value = tensors.get(&key).ok_or_else(|| {
-                Error::InvalidArgument(format!("the checkpoint has no tensor `{key}`"))
-            })?;
-            r.set(value)?;
+        match &mut self.learner {
+            Learner::Mlp(l) => {
+                l.model.load_named_tensors(&tensors)?;
+                l.adam.load_state_tensors("adam", &tensors)?;
+                for (i, r) in l.rates.vars().iter().enumerate() {
+                    let key = format!("inner_lr.{i}");
+                    let value = tensors.get(&key).ok_or_else(|| {
+                        Error::InvalidArgument(format!("the checkpoint has no tensor `{key}`"))
+                    })?;
+                    r.set(value)?;
+                }
+            }
+            Learner::Recurrent(l) => {
+                l.model.load_named_tensors(&tensors)?;
+                l.adam.load_state_tensors("adam", &tensors)?;
+            }
         }
         self.buffer.load_checkpoint(&tensors, &state.segments)?;
         self.env_steps = state.env_steps;

@@ -13,6 +13,7 @@
 //! validation loss rises or `max_epochs` passes are done (the reference's rule). A non-finite
 //! loss stops the fit with an error before the optimiser applies it.
 
+use candle_core::Tensor;
 use mbrl_core::adam::Adam;
 use mbrl_core::{Error, Result};
 use rand::RngCore;
@@ -93,11 +94,7 @@ impl ModelLearner {
     }
 
     /// The losses of `windows` (`M` = `past_steps`) as a differentiable objective.
-    pub fn losses(
-        &self,
-        windows: &Windows,
-        past_steps: usize,
-    ) -> Result<(candle_core::Tensor, WindowLosses)> {
+    pub fn losses(&self, windows: &Windows, past_steps: usize) -> Result<(Tensor, WindowLosses)> {
         let weights = self.model.mlp().tracked();
         let (past, future) = windows.split(past_steps)?;
         let pre = self
@@ -145,35 +142,49 @@ impl ModelLearner {
             }
         }
     }
+}
+
+/// A model trained on windows of consecutive transitions: what [`WindowLearner::fit`] needs
+/// of GrBAL's MLP ([`ModelLearner`]) and of ReBAL's recurrent model
+/// ([`crate::recurrent::RecurrentLearner`]).
+pub trait WindowLearner {
+    /// `(obs_dim, act_dim)` of the model.
+    fn dims(&self) -> (usize, usize);
+
+    /// Replaces the model's normalisation statistics.
+    fn set_normalization(&mut self, norm: Normalization);
+
+    /// The losses of `windows` (`M` = `past_steps`) and the differentiable objective.
+    fn window_losses(&self, windows: &Windows, past_steps: usize)
+        -> Result<(Tensor, WindowLosses)>;
+
+    /// The optimiser of the objective.
+    fn optimizer(&mut self) -> &mut Adam;
 
     /// One optimiser step on `windows`.
-    pub fn step(&mut self, windows: &Windows, past_steps: usize) -> Result<WindowLosses> {
-        let (objective, losses) = self.losses(windows, past_steps)?;
+    fn step(&mut self, windows: &Windows, past_steps: usize) -> Result<WindowLosses> {
+        let (objective, losses) = self.window_losses(windows, past_steps)?;
         if !losses.objective.is_finite() {
             return Err(Error::NonFinite {
                 what: "the model's training loss".into(),
-                iteration: self.adam.steps(),
+                iteration: self.optimizer().steps(),
             });
         }
         let grads = objective.backward()?;
-        self.adam.step(&grads)?;
+        self.optimizer().step(&grads)?;
         Ok(losses)
     }
 
     /// Fits to `buffer` with `config`'s windows, batch and stopping rule.
-    pub fn fit(
+    fn fit(
         &mut self,
         buffer: &SegmentBuffer,
         config: &AdaptConfig,
         rng: &mut dyn RngCore,
     ) -> Result<FitReport> {
         let (obs, act, delta) = buffer.train_rows();
-        let dims = (self.model.obs_dim(), self.model.act_dim());
-        self.model.set_normalization(Normalization::fit(
-            (&obs, &act, &delta),
-            dims,
-            config.std_floor,
-        )?);
+        let norm = Normalization::fit((&obs, &act, &delta), self.dims(), config.std_floor)?;
+        self.set_normalization(norm);
         let window = config.window();
         let per_epoch = (buffer.train_transitions() / (config.meta_batch_size * window)).max(1);
         let validation = buffer.validation_windows(window)?;
@@ -206,7 +217,7 @@ impl ModelLearner {
             };
             report.epochs = epoch + 1;
             let Some(v) = &validation else { continue };
-            let losses = self.losses(v, config.past_steps)?.1;
+            let losses = self.window_losses(v, config.past_steps)?.1;
             if !losses.objective.is_finite() {
                 return Err(Error::NonFinite {
                     what: "the model's validation loss".into(),
@@ -219,6 +230,28 @@ impl ModelLearner {
             }
         }
         Ok(report)
+    }
+}
+
+impl WindowLearner for ModelLearner {
+    fn dims(&self) -> (usize, usize) {
+        (self.model.obs_dim(), self.model.act_dim())
+    }
+
+    fn set_normalization(&mut self, norm: Normalization) {
+        self.model.set_normalization(norm);
+    }
+
+    fn window_losses(
+        &self,
+        windows: &Windows,
+        past_steps: usize,
+    ) -> Result<(Tensor, WindowLosses)> {
+        self.losses(windows, past_steps)
+    }
+
+    fn optimizer(&mut self) -> &mut Adam {
+        &mut self.adam
     }
 }
 

@@ -10,7 +10,7 @@ use mbrl_adapt::config::AdaptConfig;
 use mbrl_adapt::controller::{AdaptiveController, OnlineUpdate};
 use mbrl_adapt::model::DeltaModel;
 use mbrl_adapt::segments::SegmentBuffer;
-use mbrl_adapt::training::{ModelLearner, Objective};
+use mbrl_adapt::training::{ModelLearner, Objective, WindowLearner};
 use mbrl_core::env::Env;
 use mbrl_core::higher_order;
 use mbrl_core::policy::Policy;

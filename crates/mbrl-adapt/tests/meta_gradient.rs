@@ -1,6 +1,8 @@
 //! GrBAL's meta-gradient through the inner step (Eq. 22-24) against central differences of the
 //! post-adaptation loss, and the first-order option's measurable difference from it.
 
+mod common;
+
 use candle_core::{Device, Tensor};
 use mbrl_adapt::adaptation::InnerLearningRate;
 use mbrl_adapt::model::{DeltaModel, Normalization};
@@ -13,30 +15,8 @@ use rand::{Rng, SeedableRng};
 const PAST: usize = 4;
 const WINDOW: usize = 8;
 
-/// Windows of a nonlinear system `s' = s + 0.3 tanh(A s + b a) * g_n`, where each of the 3
-/// windows has its own gain `g_n` (a task per window).
 fn windows() -> Windows {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-    let (mut obs, mut act, mut next) = (Vec::new(), Vec::new(), Vec::new());
-    for n in 0..3 {
-        let gain = 0.5 + n as f32;
-        let mut s = [
-            rng.random_range(-1.0f32..1.0),
-            rng.random_range(-1.0f32..1.0),
-        ];
-        for _ in 0..WINDOW {
-            let a: f32 = rng.random_range(-1.0..1.0);
-            let s2 = [
-                s[0] + 0.3 * gain * (0.8 * s[1] + a).tanh(),
-                s[1] + 0.3 * gain * (-0.5 * s[0] + 0.2 * a).tanh(),
-            ];
-            obs.extend_from_slice(&s);
-            act.push(a);
-            next.extend_from_slice(&s2);
-            s = s2;
-        }
-    }
-    Windows::from_rows(obs, act, next, 3, WINDOW).unwrap()
+    common::gain_windows(WINDOW)
 }
 
 fn learner(first_order: bool) -> ModelLearner {

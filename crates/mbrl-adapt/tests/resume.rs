@@ -1,9 +1,9 @@
-//! A checkpoint carries everything a resume needs: model, optimiser moments, inner step sizes,
-//! data and random streams; the restored run's next iteration is bit-identical.
+//! A checkpoint carries everything a resume needs: model (MLP or GRU), optimiser moments, inner
+//! step sizes, data and random streams; the restored run's next iteration is bit-identical.
 
 mod common;
 
-use mbrl_adapt::config::{AdaptConfig, GrbalConfig};
+use mbrl_adapt::config::{AdaptConfig, GrbalConfig, RebalConfig};
 use mbrl_adapt::trainer::{AdaptiveMbrl, Method};
 use mbrl_core::algorithm::Algorithm;
 use mbrl_core::resume_check::check_resume;
@@ -18,6 +18,10 @@ fn tiny() -> AdaptConfig {
             learn_inner_learning_rate: true,
             ..GrbalConfig::default()
         },
+        rebal: RebalConfig {
+            hidden_size: 8,
+            ..RebalConfig::default()
+        },
         planner: PlannerConfig {
             candidates: 16,
             horizon: 3,
@@ -28,8 +32,8 @@ fn tiny() -> AdaptConfig {
 }
 
 #[test]
-fn grbal_mb_and_mb_de_resume_bit_identically() {
-    for method in [Method::Grbal, Method::MbMpc, Method::MbDe] {
+fn every_method_resumes_bit_identically() {
+    for method in [Method::Grbal, Method::Rebal, Method::MbMpc, Method::MbDe] {
         let build = |seed| -> mbrl_core::Result<Box<dyn Algorithm>> {
             Ok(Box::new(AdaptiveMbrl::new(
                 common::pendulum_with("motor"),

@@ -18,6 +18,7 @@ pub fn registry() -> Vec<&'static AlgorithmEntry> {
         &mbrl_maac::trainer::MBPO_ENTRY,
         &mbrl_maac::trainer::MAAC_ENTRY,
         &mbrl_adapt::trainer::GRBAL_ENTRY,
+        &mbrl_adapt::trainer::REBAL_ENTRY,
         &mbrl_adapt::trainer::MB_MPC_ENTRY,
         &mbrl_adapt::trainer::MB_DE_ENTRY,
     ]

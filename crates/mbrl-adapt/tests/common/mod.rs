@@ -1,16 +1,16 @@
-//! Shared helpers of the mbrl-adapt integration tests: the pendulum mass-length family and
-//! random-action data in its tasks.
+//! Shared helpers of the mbrl-adapt integration tests: the pendulum mass-length family,
+//! random-action data in its tasks, and windows of a small system with a gain per window.
 
 #![allow(dead_code)]
 
-use mbrl_adapt::segments::SegmentBuffer;
+use mbrl_adapt::segments::{SegmentBuffer, Windows};
 use mbrl_core::data::Trajectory;
 use mbrl_core::env::Env;
 use mbrl_core::policy::RandomPolicy;
 use mbrl_core::rollout::rollout_episode;
 use mbrl_core::task::Task;
 use mbrl_envs::registry::{make_factory, EnvConfig};
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 
 /// `pendulum` with its `mass-length` family active.
 pub fn pendulum() -> Box<dyn Env> {
@@ -54,4 +54,30 @@ pub fn training_data(
         buffer.add(&traj, window, 0.1).unwrap();
     }
     buffer
+}
+
+/// Windows of a nonlinear system `s' = s + 0.3 tanh(A s + b a) * g_n`, where each of the 3
+/// windows has its own gain `g_n` (a task per window).
+pub fn gain_windows(window: usize) -> Windows {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let (mut obs, mut act, mut next) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..3 {
+        let gain = 0.5 + n as f32;
+        let mut s = [
+            rng.random_range(-1.0f32..1.0),
+            rng.random_range(-1.0f32..1.0),
+        ];
+        for _ in 0..window {
+            let a: f32 = rng.random_range(-1.0..1.0);
+            let s2 = [
+                s[0] + 0.3 * gain * (0.8 * s[1] + a).tanh(),
+                s[1] + 0.3 * gain * (-0.5 * s[0] + 0.2 * a).tanh(),
+            ];
+            obs.extend_from_slice(&s);
+            act.push(a);
+            next.extend_from_slice(&s2);
+            s = s2;
+        }
+    }
+    Windows::from_rows(obs, act, next, 3, window).unwrap()
 }
