@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Candle vs PyTorch on the same machine, in the same run (docs/performance.md, issue 5).
 
-Alternates the Rust binaries `crates/mbrl-policy-opt/benches/side_by_side.rs` and
-`crates/mbrl-maac/benches/actor_critic.rs` (SAC's and MAAC's updates) with
+Alternates the Rust binaries `crates/mbrl-policy-opt/benches/side_by_side.rs`,
+`crates/mbrl-maac/benches/actor_critic.rs` (SAC's and MAAC's updates) and
+`crates/mbrl-adapt/benches/control_step.rs` (GrBAL's and ReBAL's control steps) with
 `scripts/perf_torch.py` for `--rounds` rounds (both with `--threads` threads) and prints a
 Markdown table of each side's time (the median of its per-round medians) and two candle/PyTorch
 ratios: of those medians, and of each side's best round (less sensitive to a noisy neighbour
@@ -79,10 +80,34 @@ WORKLOADS = [
         "5 terminal action samples, twin Q",
         1.0,
     ),
+    (
+        "grbal_step_mppi",
+        "grbal_step_mppi",
+        "GrBAL control step: inner step on 16 transitions through 3 x 512, then MPPI 500 x 10 "
+        "(half-cheetah; 20 Hz leaves 50 ms)",
+        1.0,
+    ),
+    (
+        "grbal_step_random_shooting",
+        "grbal_step_random_shooting",
+        "the same with random shooting, 500 x 10 (the reference's planner)",
+        1.0,
+    ),
+    (
+        "rebal_step_mppi",
+        "rebal_step_mppi",
+        "ReBAL control step: a 256-unit GRU reads 16 transitions, then MPPI 500 x 10 in the "
+        "context-conditioned 3 x 512 MLP",
+        1.0,
+    ),
 ]
 
 # The Rust benches (cargo package, bench target) whose JSON lines together cover WORKLOADS.
-RUST_BENCHES = [("mbrl-policy-opt", "side_by_side"), ("mbrl-maac", "actor_critic")]
+RUST_BENCHES = [
+    ("mbrl-policy-opt", "side_by_side"),
+    ("mbrl-maac", "actor_critic"),
+    ("mbrl-adapt", "control_step"),
+]
 
 SGEMM_FLOP = 2 * 1024**3
 

@@ -20,7 +20,13 @@ binary `crates/mbrl-policy-opt/benches/side_by_side.rs`:
   `crates/mbrl-maac/benches/actor_critic.rs` (one SAC update at batch 256 with 256-256 actor and
   twin critics; MAAC's H = 3 actor update through an 8 x (4 x 200) probabilistic ensemble);
 - fisher_vector_product_double_backward: `F v` by double backpropagation of the mean KL to a
-  detached copy (the usual PyTorch TRPO implementation, a different algorithm).
+  detached copy (the usual PyTorch TRPO implementation, a different algorithm);
+- grbal_step_mppi / grbal_step_random_shooting / rebal_step_mppi: one control step of the
+  adaptive controllers, as `crates/mbrl-adapt/benches/control_step.rs`: a 3 x 512 ReLU
+  state-change model (normalised inputs and target) adapted on the last 16 transitions (GrBAL:
+  one SGD step of 0.001; ReBAL: a 256-unit GRU reads them, and the MLP takes its state as extra
+  inputs), then 500 candidates over 10 steps (MPPI: one iteration, warm start; or random
+  shooting) with the half-cheetah reward.
 
 Protocol (identical in Rust): each workload is warmed up for `--warmup` seconds, then run for
 `--measure` seconds; the median of the per-call times is printed as one JSON line
@@ -357,6 +363,70 @@ def maac_actor_update(generator):
     return step
 
 
+def adaptive_control_step(generator, planner, recurrent):
+    """One action of GrBAL's or ReBAL's controller (see the module docstring)."""
+    past, n, h, hidden = 16, 500, 10, 256
+    context = hidden if recurrent else 0
+    sizes = [OBS + ACT + context, 512, 512, 512, OBS]
+    weights = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / math.sqrt(fan_in)
+        weights.append((torch.rand(fan_in, fan_out, generator=generator) * 2 - 1) * bound)
+        weights.append((torch.rand(fan_out, generator=generator) * 2 - 1) * bound)
+    in_mean, in_std = torch.randn(OBS + ACT, generator=generator), torch.rand(OBS + ACT, generator=generator) + 0.5
+    d_mean, d_std = torch.randn(OBS, generator=generator), torch.rand(OBS, generator=generator) + 0.5
+    gru = torch.nn.GRU(2 * OBS + ACT, hidden, batch_first=True) if recurrent else None
+    obs = torch.randn(past, OBS, generator=generator)
+    act = torch.randn(past, ACT, generator=generator).clamp(-1, 1)
+    nxt = torch.randn(past, OBS, generator=generator)
+    state = torch.randn(1, OBS, generator=generator)
+    warm = torch.zeros(h, ACT)
+
+    def delta(w, s, a, c):
+        z = (torch.cat([s, a], -1) - in_mean) / in_std
+        if c is not None:
+            z = torch.cat([z, c.expand(z.shape[0], -1)], -1)
+        for i in range(len(w) // 2):
+            z = torch.addmm(w[2 * i + 1], z, w[2 * i])
+            if i + 1 < len(w) // 2:
+                z = torch.relu(z)
+        return z
+
+    def step():
+        nonlocal warm
+        target = (nxt - obs - d_mean) / d_std
+        if recurrent:
+            with torch.no_grad():
+                x = torch.cat([(torch.cat([obs, act], -1) - in_mean) / in_std, target], -1)
+                _, c = gru(x.unsqueeze(0))
+                c = c[0]
+            w = weights
+        else:
+            params = [p.clone().requires_grad_(True) for p in weights]
+            loss = ((delta(params, obs, act, None) - target) ** 2).mean()
+            grads = torch.autograd.grad(loss, params)
+            w = [(p - 0.001 * g).detach() for p, g in zip(params, grads)]
+            c = None
+        with torch.no_grad():
+            if planner == "mppi":
+                cand = (warm + 0.5 * torch.randn(n, h, ACT)).clamp(-1, 1)
+            else:
+                cand = torch.rand(n, h, ACT) * 2 - 1
+            s, ret = state.expand(n, OBS), torch.zeros(n)
+            for t in range(h):
+                a = cand[:, t]
+                s = s + delta(w, s, a, c) * d_std + d_mean
+                ret = ret + s[:, 8] - 0.05 * (a**2).sum(-1)
+            if planner == "mppi":
+                weight = torch.softmax(ret - ret.max(), 0)
+                plan = (weight[:, None, None] * cand).sum(0)
+                warm = torch.cat([plan[1:], plan[-1:]], 0)
+                return plan[0]
+            return cand[ret.argmax(), 0]
+
+    return step
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -377,6 +447,9 @@ def main():
         ("fisher_vector_product_double_backward", fisher_vector_product_double_backward),
         ("sac_update", sac_update),
         ("maac_actor_update", maac_actor_update),
+        ("grbal_step_mppi", lambda g: adaptive_control_step(g, "mppi", False)),
+        ("grbal_step_random_shooting", lambda g: adaptive_control_step(g, "random_shooting", False)),
+        ("rebal_step_mppi", lambda g: adaptive_control_step(g, "mppi", True)),
     ]
     results = [
         timed(name, make(generator), args.warmup, args.measure)

@@ -1,22 +1,23 @@
-//! Thesis Sec. 9.4.1 (Fig. 31): GrBAL's model error before and after adaptation along a
-//! trajectory, on the pendulum `motor` family (a motor applying `g u`, `|g| ~ U(0.5, 1.5)` of
-//! either sign; held-out `g = +-1.8`).
+//! Thesis Sec. 9.4.1 (Fig. 31): the model error of GrBAL or ReBAL before and after adaptation
+//! along a trajectory, on the pendulum `motor` family (a motor applying `g u`, `|g| ~ U(0.5,
+//! 1.5)` of either sign; held-out `g = +-1.8`).
 //!
-//! Per seed, GrBAL is trained as in the learning test (`configs/grbal/pendulum.toml`: 5
+//! Per seed, the method is trained as in the learning test (`configs/grbal/pendulum.toml`: 5
 //! iterations of 5 episodes). Then its controller runs one 200-step episode that starts in the
 //! held-out gain `+1.8` and switches to `-1.8` at step 100. At every step `t` with
 //! `M <= t <= T - K`, the model's error on the next `K` transitions (normalised MSE of the state
-//! change) is measured twice: with the meta-learned prior ("before"), and after the inner step
-//! on the `M` transitions before `t` ("after"), the model the controller planned with.
+//! change) is measured twice: unadapted ("before": GrBAL's meta-learned prior, ReBAL's zero
+//! context), and adapted on the `M` transitions before `t` ("after": GrBAL's inner step,
+//! ReBAL's context read from them), the model the controller planned with.
 //!
-//! Run: `cargo run --release -p mbrl-adapt --example adaptation_error -- [--seeds 0,1,2] [--out
-//! docs/results]`. It writes `grbal_adaptation_error.csv` (one row per seed and step) and
-//! `grbal_adaptation_error.png` (mean and sample standard deviation over seeds, log scale), and
-//! prints a Markdown table.
+//! Run: `cargo run --release -p mbrl-adapt --example adaptation_error -- [--method grbal|rebal]
+//! [--seeds 0,1,2] [--out docs/results]`. It writes `<method>_adaptation_error.csv` (one row per
+//! seed and step) and `<method>_adaptation_error.png` (mean and sample standard deviation over
+//! seeds, log scale), and prints a Markdown table.
 
 use candle_core::Tensor;
 use mbrl_adapt::adaptation::adapt;
-use mbrl_adapt::config::{AdaptConfig, GrbalConfig};
+use mbrl_adapt::config::{AdaptConfig, GrbalConfig, RebalConfig};
 use mbrl_adapt::segments::Windows;
 use mbrl_adapt::trainer::{AdaptiveMbrl, Learner, Method};
 use mbrl_core::algorithm::Algorithm;
@@ -45,6 +46,10 @@ fn config() -> AdaptConfig {
             inner_learning_rate: 0.1,
             learn_inner_learning_rate: true,
             ..GrbalConfig::default()
+        },
+        rebal: RebalConfig {
+            hidden_size: 64,
+            ..RebalConfig::default()
         },
         planner: PlannerConfig {
             kind: PlannerKind::Mppi,
@@ -81,9 +86,9 @@ fn all_windows(traj: &Trajectory, window: usize) -> Result<Windows> {
 }
 
 /// Per step `t = M .. T - K`: (error before, error after adaptation) for one seed.
-fn errors_along_episode(seed: u64) -> Result<Vec<(f64, f64)>> {
+fn errors_along_episode(method: Method, seed: u64) -> Result<Vec<(f64, f64)>> {
     let config = config();
-    let mut algo = AdaptiveMbrl::new(pendulum()?, Method::Grbal, config.clone(), seed)?;
+    let mut algo = AdaptiveMbrl::new(pendulum()?, method, config.clone(), seed)?;
     for i in 1..=ITERATIONS {
         algo.train_iteration(i)?;
     }
@@ -108,31 +113,49 @@ fn errors_along_episode(seed: u64) -> Result<Vec<(f64, f64)>> {
         Some(switch),
         &mut rng,
     )?;
-    let Learner::Mlp(learner) = algo.learner() else {
-        return Err("the study needs GrBAL's MLP learner".into());
-    };
     let windows = all_windows(&traj, config.window())?;
-    let (past, future) = windows.split(config.past_steps)?;
-    let prior = learner.model.mlp().copies()?;
-    let adapted = adapt(
-        &learner.model,
-        &prior,
-        &past,
-        &learner.rates.tensors(),
-        true,
-    )?;
-    let per_window = |weights: &[Tensor]| -> Result<Vec<f32>> {
-        Ok(learner
-            .model
-            .loss(weights, &future.obs, &future.act, &future.next_obs)?
-            .to_vec1::<f32>()?)
-    };
-    let (before, after) = (per_window(&prior)?, per_window(&adapted)?);
-    Ok(before
-        .iter()
-        .zip(&after)
-        .map(|(&b, &a)| (b as f64, a as f64))
-        .collect())
+    match algo.learner() {
+        Learner::Mlp(learner) => {
+            let (past, future) = windows.split(config.past_steps)?;
+            let prior = learner.model.mlp().copies()?;
+            let rates = learner.rates.tensors();
+            let adapted = adapt(&learner.model, &prior, &past, &rates, true)?;
+            let per_window = |weights: &[Tensor]| -> Result<Vec<f32>> {
+                Ok(learner
+                    .model
+                    .loss(weights, &future.obs, &future.act, &future.next_obs)?
+                    .to_vec1::<f32>()?)
+            };
+            let (before, after) = (per_window(&prior)?, per_window(&adapted)?);
+            Ok(before
+                .iter()
+                .zip(&after)
+                .map(|(&b, &a)| (b as f64, a as f64))
+                .collect())
+        }
+        Learner::Recurrent(learner) => {
+            let weights = learner.model.copies()?;
+            (0..windows.count()?)
+                .map(|i| {
+                    let one = Windows {
+                        obs: windows.obs.narrow(0, i, 1)?,
+                        act: windows.act.narrow(0, i, 1)?,
+                        next_obs: windows.next_obs.narrow(0, i, 1)?,
+                    };
+                    let loss = |read_past: bool| -> Result<f64> {
+                        let l = learner.model.future_loss(
+                            &weights,
+                            &one,
+                            config.past_steps,
+                            read_past,
+                        )?;
+                        Ok(l.to_scalar::<f32>()? as f64)
+                    };
+                    Ok((loss(false)?, loss(true)?))
+                })
+                .collect()
+        }
+    }
 }
 
 fn main() -> Result<()> {
@@ -142,6 +165,11 @@ fn main() -> Result<()> {
             .position(|a| a == flag)
             .and_then(|i| args.get(i + 1).cloned())
             .unwrap_or_else(|| default.to_string())
+    };
+    let method = match value("--method", "grbal").as_str() {
+        "grbal" => Method::Grbal,
+        "rebal" => Method::Rebal,
+        other => return Err(format!("--method: `{other}` is not grbal or rebal").into()),
     };
     let seeds: Vec<u64> = value("--seeds", "0,1,2")
         .split(',')
@@ -153,13 +181,14 @@ fn main() -> Result<()> {
     let mut per_seed = Vec::new();
     let mut csv = String::from("seed,step,error_before,error_after\n");
     for &seed in &seeds {
-        let errors = errors_along_episode(seed)?;
+        let errors = errors_along_episode(method, seed)?;
         for (i, (b, a)) in errors.iter().enumerate() {
             csv.push_str(&format!("{seed},{},{b},{a}\n", i + m));
         }
         per_seed.push(errors);
     }
-    std::fs::write(out.join("grbal_adaptation_error.csv"), csv)?;
+    let name = method.name();
+    std::fs::write(out.join(format!("{name}_adaptation_error.csv")), csv)?;
     // Table: mean over steps per seed, in the two halves of the episode.
     println!("| part of the episode | before adaptation | after adaptation | after / before |");
     println!("|---|---|---|---|");
@@ -191,11 +220,24 @@ fn main() -> Result<()> {
         );
         println!("| {label} | {bm:.4} +- {bs:.4} | {am:.4} +- {as_:.4} | {rm:.3} +- {rs:.3} |");
     }
-    plot(&out.join("grbal_adaptation_error.png"), &per_seed, m)?;
+    let caption = format!(
+        "{} model error along a trajectory, pendulum motor gain +1.8 -> -1.8",
+        match method {
+            Method::Rebal => "ReBAL",
+            _ => "GrBAL",
+        }
+    );
+    let png = out.join(format!("{name}_adaptation_error.png"));
+    plot(&png, &caption, &per_seed, m)?;
     Ok(())
 }
 
-fn plot(path: &std::path::Path, per_seed: &[Vec<(f64, f64)>], m: usize) -> Result<()> {
+fn plot(
+    path: &std::path::Path,
+    caption: &str,
+    per_seed: &[Vec<(f64, f64)>],
+    m: usize,
+) -> Result<()> {
     // DejaVu Sans from mbrl-cli's assets (Bitstream Vera license there): no system fonts.
     plotters::style::register_font(
         "sans-serif",
@@ -227,10 +269,7 @@ fn plot(path: &std::path::Path, per_seed: &[Vec<(f64, f64)>], m: usize) -> Resul
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "GrBAL model error along a trajectory, pendulum motor gain +1.8 -> -1.8",
-            ("sans-serif", 18),
-        )
+        .caption(caption, ("sans-serif", 18))
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(70)

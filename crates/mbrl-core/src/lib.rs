@@ -49,6 +49,7 @@ pub mod seeding;
 pub mod space;
 pub mod task;
 pub mod testing;
+pub mod timing;
 pub mod vec_env;
 
 pub use env::{Env, Step, TimeLimit};

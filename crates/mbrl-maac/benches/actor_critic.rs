@@ -10,7 +10,6 @@
 //! Run: `cargo bench -p mbrl-maac --bench actor_critic -- [--warmup S] [--measure S] [--only NAME]`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use mbrl_core::data::{ReplayBuffer, TransitionBatch};
@@ -19,6 +18,7 @@ use mbrl_core::model_env::{ModelEnv, ModelEnvConfig};
 use mbrl_core::policy::standard_normal;
 use mbrl_core::space::BoxSpace;
 use mbrl_core::task::{never_terminated, TaskFunctions};
+use mbrl_core::timing::TimingProtocol;
 use mbrl_maac::actor::ActorConfig;
 use mbrl_maac::agent::{SacConfig, SoftActorCritic};
 use mbrl_maac::objective::{maac_actor_loss, sac_actor_loss, LookAhead};
@@ -50,40 +50,6 @@ impl TaskFunctions for Cheetah {
 
 fn randn(dims: &[usize], rng: &mut ChaCha8Rng) -> Tensor {
     standard_normal(dims, rng, &Device::Cpu).expect("standard normal tensor")
-}
-
-fn timed(name: &str, args: &[String], mut f: impl FnMut()) {
-    let flag = |f: &str, d: f64| {
-        args.iter()
-            .position(|a| a == f)
-            .and_then(|i| args.get(i + 1))
-            .map_or(d, |v| v.parse().expect("seconds"))
-    };
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1));
-    if only.is_some_and(|o| o != name) {
-        return;
-    }
-    let end = Instant::now() + Duration::from_secs_f64(flag("--warmup", 1.0));
-    while Instant::now() < end {
-        f();
-    }
-    let mut times = Vec::new();
-    let end = Instant::now() + Duration::from_secs_f64(flag("--measure", 3.0));
-    while Instant::now() < end || times.len() < 5 {
-        let start = Instant::now();
-        f();
-        times.push(start.elapsed().as_secs_f64());
-    }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    println!(
-        "{{\"name\": \"{name}\", \"median_ms\": {}, \"calls\": {}}}",
-        1e3 * median,
-        times.len()
-    );
 }
 
 fn agent(rng: &mut ChaCha8Rng) -> SoftActorCritic {
@@ -124,6 +90,7 @@ fn ensemble(rng: &mut ChaCha8Rng) -> Arc<dyn DynamicsModel + Sync> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let protocol = TimingProtocol::from_args(&args).unwrap_or_else(|e| panic!("{e}"));
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut sac = agent(&mut rng);
     let batch = TransitionBatch {
@@ -140,7 +107,7 @@ fn main() {
     };
     let actor_loss =
         |a: &SoftActorCritic, obs: &Tensor, rng: &mut ChaCha8Rng| sac_actor_loss(a, obs, rng);
-    timed("sac_update", &args, || {
+    protocol.timed("sac_update", || {
         sac.update(&batch, &targets, &actor_loss, &mut rng)
             .expect("update");
     });
@@ -160,7 +127,7 @@ fn main() {
     let maac_loss = |a: &SoftActorCritic, obs: &Tensor, rng: &mut ChaCha8Rng| {
         maac_actor_loss(a, &model_env, obs, look_ahead, rng)
     };
-    timed("maac_actor_update", &args, || {
+    protocol.timed("maac_actor_update", || {
         maac.actor_step(&batch.obs, &maac_loss, &mut rng)
             .expect("maac actor step");
     });

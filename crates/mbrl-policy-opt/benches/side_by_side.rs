@@ -16,12 +16,12 @@
 //! [--only NAME]`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use mbrl_core::data::ReplayBuffer;
 use mbrl_core::policy::{standard_normal, GaussianPolicy};
 use mbrl_core::task::{never_terminated, TaskFunctions};
+use mbrl_core::timing::TimingProtocol;
 use mbrl_models::{EnsembleConfig, MlpEnsemble, ModelEnv, ModelEnvConfig};
 use mbrl_policy_opt::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
 use rand::SeedableRng;
@@ -57,44 +57,6 @@ fn randn(dims: &[usize], rng: &mut ChaCha8Rng) -> Tensor {
     standard_normal(dims, rng, &Device::Cpu).expect("standard normal tensor")
 }
 
-/// Timing protocol and workload selection from the command line.
-struct Protocol {
-    warmup: Duration,
-    measure: Duration,
-    /// `--only NAME`: time just that workload (for profiling one of them).
-    only: Option<String>,
-}
-
-/// Median per-call time of `f` after a warm-up, as a JSON line.
-fn timed(name: &str, protocol: &Protocol, mut f: impl FnMut()) {
-    if protocol.only.as_deref().is_some_and(|only| only != name) {
-        return;
-    }
-    let (warmup, measure) = (protocol.warmup, protocol.measure);
-    let end = Instant::now() + warmup;
-    while Instant::now() < end {
-        f();
-    }
-    let mut times = Vec::new();
-    let end = Instant::now() + measure;
-    while Instant::now() < end || times.len() < 5 {
-        let start = Instant::now();
-        f();
-        times.push(start.elapsed().as_secs_f64());
-    }
-    times.sort_by(f64::total_cmp);
-    let n = times.len();
-    let median = if n % 2 == 1 {
-        times[n / 2]
-    } else {
-        0.5 * (times[n / 2 - 1] + times[n / 2])
-    };
-    println!(
-        "{{\"name\": \"{name}\", \"median_ms\": {}, \"calls\": {n}}}",
-        1e3 * median
-    );
-}
-
 /// An ensemble whose normalisation was fitted to random data (one short fit).
 fn ensemble(rng: &mut ChaCha8Rng) -> MlpEnsemble {
     let config = EnsembleConfig {
@@ -117,34 +79,14 @@ fn ensemble(rng: &mut ChaCha8Rng) -> MlpEnsemble {
     model
 }
 
-fn seconds(args: &[String], flag: &str, default: f64) -> Duration {
-    let value = args
-        .iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
-            v.parse::<f64>()
-                .unwrap_or_else(|_| panic!("{flag} takes seconds"))
-        })
-        .unwrap_or(default);
-    Duration::from_secs_f64(value)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let protocol = Protocol {
-        warmup: seconds(&args, "--warmup", 1.0),
-        measure: seconds(&args, "--measure", 3.0),
-        only: args
-            .iter()
-            .position(|a| a == "--only")
-            .and_then(|i| args.get(i + 1).cloned()),
-    };
+    let protocol = TimingProtocol::from_args(&args).unwrap_or_else(|e| panic!("{e}"));
     let mut rng = ChaCha8Rng::seed_from_u64(0);
 
     let a = randn(&[1024, 1024], &mut rng);
     let b = randn(&[1024, 1024], &mut rng);
-    timed("sgemm_1024", &protocol, || {
+    protocol.timed("sgemm_1024", || {
         a.matmul(&b).expect("matmul");
     });
 
@@ -152,7 +94,7 @@ fn main() {
     let obs = randn(&[5, 256, OBS], &mut rng);
     let act = randn(&[5, 256, ACT], &mut rng);
     let next = (&obs + 0.1).expect("next");
-    timed("ensemble_train_step", &protocol, || {
+    protocol.timed("ensemble_train_step", || {
         model.train_step(&obs, &act, &next).expect("train step");
     });
 
@@ -164,7 +106,7 @@ fn main() {
     .expect("model env");
     let obs = randn(&[500, OBS], &mut rng);
     let act = randn(&[500, ACT], &mut rng);
-    timed("rollout_step", &protocol, || {
+    protocol.timed("rollout_step", || {
         env.step(&obs, &act, &mut rng).expect("model step");
     });
 
@@ -172,12 +114,12 @@ fn main() {
         GaussianMlpPolicy::new(OBS, ACT, PolicyConfig::default(), &mut rng).expect("policy");
     let obs = randn(&[20_000, OBS], &mut rng);
     let act = randn(&[20_000, ACT], &mut rng);
-    timed("policy_fwd_bwd", &protocol, || {
+    protocol.timed("policy_fwd_bwd", || {
         let loss = policy.log_prob(&obs, &act).and_then(|l| Ok(l.mean_all()?));
         loss.expect("log prob").backward().expect("backward");
     });
     let v = randn(&[policy.num_params()], &mut rng);
-    timed("fisher_vector_product", &protocol, || {
+    protocol.timed("fisher_vector_product", || {
         policy.fisher_vector_product(&obs, &v).expect("fvp");
     });
 }
