@@ -28,8 +28,8 @@ impl Default for GrbalConfig {
     }
 }
 
-/// ReBAL's recurrent model: a GRU whose hidden state, read from the last `past_steps`
-/// transitions, is the adapted parameter.
+/// ReBAL's recurrent update rule: a GRU whose hidden state, read from the last `past_steps`
+/// transitions, is the context the state-change MLP (`hidden_sizes`) is conditioned on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RebalConfig {

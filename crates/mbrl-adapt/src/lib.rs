@@ -10,8 +10,9 @@
 //!   early stop;
 //! - [`controller`]: Algorithm 10, adaptation before every action then MPC (the planners of
 //!   `mbrl-policy-opt`);
-//! - [`recurrent`]: ReBAL's GRU model, its planning view over `[s, h]` rows and its training;
-//!   [`recurrent_controller`]: its hidden state read before every action, then MPC;
+//! - [`recurrent`]: ReBAL's model (a GRU reading the past into a context, the MLP conditioned
+//!   on it), its planning view and its training; [`recurrent_controller`]: the context read
+//!   before every action, then MPC;
 //! - [`trainer`]: the `grbal`, `rebal`, `mb-mpc` and `mb-de` algorithms; [`config`]: their
 //!   `[adapt]` table.
 //!

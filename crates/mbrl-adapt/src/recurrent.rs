@@ -1,8 +1,8 @@
 //! ReBAL's model (thesis Sec. 9.2, the recurrence-based adaptive learner): the update rule
 //! `theta' = u_psi(tau(t - M, t - 1), theta)` is a GRU (`psi`) that reads the last `M`
-//! transitions (each the normalised `(s, a)` and state change `s' - s`, so it sees what every
-//! action did, as GrBAL's gradient step does; from a zero hidden state); its final hidden state is the
-//! adapted part of the parameters, the context `c`. The state change is then predicted by an
+//! transitions from a zero hidden state, each as the normalised `(s, a)` and state change
+//! `s' - s` (so it sees what every action did, as GrBAL's gradient step does); its final
+//! hidden state is the adapted part of the parameters, the context `c`. The state change is then predicted by an
 //! MLP (`theta`, ReLU, the widths of GrBAL's model) of the normalised `[s, a, c]`, so ReBAL and
 //! GrBAL share the dynamics network and differ only in how they adapt it.
 //!
