@@ -99,8 +99,8 @@ pub static GRBAL_ENTRY: AlgorithmEntry = AlgorithmEntry {
 /// `rebal` (thesis Ch. 9).
 pub static REBAL_ENTRY: AlgorithmEntry = AlgorithmEntry {
     name: "rebal",
-    description: "ReBAL: a recurrent (GRU) dynamics model whose hidden state, read from the \
-                  last M transitions, adapts it online, with MPC",
+    description: "ReBAL: a GRU reads the last M transitions into a context that conditions \
+                  the dynamics MLP (recurrent online adaptation), with MPC",
     reference: "thesis Ch. 9 (Nagabandi, Clavera et al. 2019)",
     build: |ctx| build(ctx, Method::Rebal),
 };

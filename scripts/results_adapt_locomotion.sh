@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Thesis Sec. 9.4.2-9.4.3: returns of GrBAL, ReBAL, MB (mb-mpc) and MB+DE (mb-de) on held-out
+# perturbations of the rapier half-cheetah, SEEDS seeds each (default 0 1 2), ITERATIONS
+# iterations of 5 real 1000-step episodes (default 10, 50k real steps; the thesis's budget is
+# 50 iterations, 250k steps, out of reach of this machine for 4 methods x 3 seeds).
+# Families (arguments; default disabled-joint): configs/grbal/half-cheetah-<family>.toml.
+# Each run is evaluated (2 episodes) in each held-out task and in a switch at step 500 from the
+# unperturbed robot to the held-out task; the table (mean +- sample std over seeds) goes to
+# docs/results/adapt_locomotion_<family>.md, one CSV row per run and test to the .csv.
+#
+# Usage: scripts/results_adapt_locomotion.sh [disabled-joint]...
+#        SEEDS="0 1 2" ITERATIONS=10 METHODS="grbal rebal mb-mpc mb-de" OUT=/tmp/runs BIN=...
+# Measured cost (Intel Xeon, one thread each, two runs side by side, 2026-12-03; first 2
+# iterations of seed 0):
+#   ReBAL  iteration 1 (random data) 71 s (fit 16 s); iteration 2: 266 s collecting (53 ms per
+#          control step), fit 2 s (early stop), 1000-step evaluation about 55 s;
+#   GrBAL  iteration 1 238 s, of which the second-order meta-training fit 194 s (700 steps,
+#          0.28 s each); iteration 2: 220 s collecting (44 ms per control step), fit 384 s
+#          (1400 steps: the fit grows with the data while the early stop does not cut it).
+# Projection for the default budget: about 1 h per ReBAL run, up to about 3.7 h per GrBAL run
+# (fit 194 s x iteration at 50 epochs), MB and MB+DE in between (first-order fits): roughly
+# 20 core-hours per family for 4 methods x 3 seeds. Resumable: seeds with a
+# finished run under OUT are skipped, interrupted ones resume from their newest checkpoint
+# (one per iteration).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/resumable_runs.sh
+source scripts/lib/resumable_runs.sh
+SEEDS=${SEEDS:-"0 1 2"}
+ITERATIONS=${ITERATIONS:-10}
+METHODS=${METHODS:-"grbal rebal mb-mpc mb-de"}
+OUT=${OUT:-runs/results-adapt-locomotion}
+FAMILIES=${*:-disabled-joint}
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -p mbrl-cli
+  BIN=target/release/mbrl-cli
+fi
+mkdir -p docs/results
+
+# held_out FAMILY: the family's held-out task labels, one per line.
+held_out() {
+  case $1 in
+    disabled-joint) echo "disabled_joint=fthigh" ;;
+    *) echo "no held-out tasks listed for family $1" >&2 && return 1 ;;
+  esac
+}
+
+# eval_return RUN ARGS...: the mean return printed by `eval`.
+eval_return() {
+  local run=$1
+  shift
+  "$BIN" eval --run "$run" --episodes 2 "$@" | sed -n 's/^eval_return \([-0-9.e+]*\) .*/\1/p'
+}
+
+for family in $FAMILIES; do
+  config=configs/grbal/half-cheetah-$family.toml
+  csv=docs/results/adapt_locomotion_$family.csv
+  echo "method,seed,test,return" >"$csv"
+  for method in $METHODS; do
+    runs=$OUT/$family/$method/half-cheetah
+    for seed in $SEEDS; do
+      train_seed "$runs" "$seed" "$ITERATIONS" "$BIN" --config "$config" --out "$OUT/$family" \
+        --set algo="\"$method\"" --set run.iterations="$ITERATIONS"
+      run=$(ls -d "$runs"/*-s"$seed" | tail -1)
+      while read -r task; do
+        echo "$method,$seed,$task,$(eval_return "$run" --task "$task")" >>"$csv"
+        echo "$method,$seed,switch at 500 to $task,$(eval_return "$run" --switch-step 500 \
+          --switch-task "$task")" >>"$csv"
+      done < <(held_out "$family")
+    done
+  done
+  # Mean and sample standard deviation (n - 1) over seeds per method and test.
+  {
+    echo "| method | test | return (mean +- sample std over seeds) | seeds |"
+    echo "|---|---|---|---|"
+    awk -F, 'NR > 1 { k = $1 "|" $3; n[k]++; s[k] += $4; q[k] += $4 * $4 }
+      END {
+        for (k in n) {
+          m = s[k] / n[k]; v = n[k] > 1 ? (q[k] - n[k] * m * m) / (n[k] - 1) : 0
+          split(k, p, "|")
+          printf "| %s | %s | %.1f +- %.1f | %d |\n", p[1], p[2], m, sqrt(v > 0 ? v : 0), n[k]
+        }
+      }' "$csv" | sort
+  } | tee "docs/results/adapt_locomotion_$family.md"
+done
