@@ -1,8 +1,8 @@
 //! The shared trait layer of **mbrl**, a library for model-based reinforcement learning.
 //!
 //! Every other mbrl crate builds on the types here:
-//! - [`space`]: observation and action spaces; [`env`]: the Gymnasium-style [`Env`] trait and
-//!   the [`TimeLimit`] wrapper; [`vec_env`]: N copies stepped as a batch;
+//! - [`space`]: observation and action spaces; [`env`](mod@env): the Gymnasium-style [`Env`]
+//!   trait and the [`TimeLimit`] wrapper; [`vec_env`]: N copies stepped as a batch;
 //! - [`task`]: batched, differentiable reward and termination functions and task families;
 //! - [`policy`]: acting, Gaussian distributions and flat parameters; [`model`]: dynamics
 //!   ensembles and trainable models; [`model_env`]: a model as a batched environment;

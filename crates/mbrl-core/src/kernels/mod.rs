@@ -6,7 +6,7 @@
 //! matmul with a row of ones), and every op allocates. The kernels here remove those costs
 //! without giving up automatic differentiation:
 //! - [`fast_math`]: a vectorisable `tanh` with a stated error bound;
-//! - [`simd`]: those loops compiled for the widest vector unit the CPU has;
+//! - `simd`: those loops compiled for the widest vector unit the CPU has;
 //! - [`bias_activation()`]: `act(x + b)` as one custom op with a hand-written backward. When a
 //!   second-order graph is being built (`CANDLE_GRAD_DO_NOT_DETACH=1`, used by the meta-learning
 //!   crates) its backward is written in differentiable candle ops instead, so Hessian-vector
