@@ -104,6 +104,14 @@ impl History {
     }
 }
 
+/// The controller state behind `mutex`, also after a panic elsewhere poisoned it (the state is
+/// replaced whole at every step, so it is never half-written).
+pub(crate) fn lock_state<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// `window` as one window of consecutive transitions.
 pub(crate) fn as_windows(window: &[Transition]) -> Result<Windows> {
     let rows = |pick: fn(&Transition) -> &Vec<f32>| -> Vec<f32> {
@@ -226,9 +234,7 @@ impl AdaptiveController {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock_state(&self.state)
     }
 }
 

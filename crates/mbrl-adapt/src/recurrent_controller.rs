@@ -17,7 +17,7 @@ use mbrl_policy_opt::planners::{PlanExtras, Planner};
 use rand::RngCore;
 
 use crate::adaptation::all_finite;
-use crate::controller::{as_windows, check_single_row, History, Transition};
+use crate::controller::{as_windows, check_single_row, lock_state, History, Transition};
 use crate::recurrent::{GruDeltaModel, RecurrentDynamics};
 
 struct State {
@@ -90,9 +90,7 @@ impl RecurrentController {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock_state(&self.state)
     }
 }
 

@@ -64,6 +64,11 @@ impl Method {
         }
     }
 
+    /// Whether the method has a value for metric `key` (ReBAL has no inner step size).
+    fn reports(self, key: &str) -> bool {
+        self != Method::Rebal || key != "inner_learning_rate"
+    }
+
     fn objective(self, config: &AdaptConfig) -> Objective {
         match self {
             Method::Grbal => Objective::MetaLearned {
@@ -404,7 +409,7 @@ impl Algorithm for AdaptiveMbrl {
     fn metric_columns(&self) -> Vec<String> {
         METRICS
             .iter()
-            .filter(|k| self.method != Method::Rebal || **k != "inner_learning_rate")
+            .filter(|k| self.method.reports(k))
             .map(|s| s.to_string())
             .collect()
     }
@@ -437,11 +442,9 @@ impl Algorithm for AdaptiveMbrl {
             non_finite as f64,
             (self.buffer.train_transitions() + self.buffer.validation_transitions()) as f64,
         ];
-        // Without validation data (short episodes) its two columns stay empty, as does the
-        // inner step size of ReBAL (which has none).
+        // Without validation data (short episodes) its two columns stay empty.
         let missing = |k: &str| {
-            (validation.is_none() && k.starts_with("validation_"))
-                || (self.method == Method::Rebal && k == "inner_learning_rate")
+            (validation.is_none() && k.starts_with("validation_")) || !self.method.reports(k)
         };
         let metrics: BTreeMap<String, f64> = METRICS
             .iter()

@@ -10,7 +10,7 @@ use mbrl_adapt::segments::Windows;
 use mbrl_adapt::training::{ModelLearner, Objective};
 use mbrl_core::higher_order;
 use mbrl_core::testing::max_abs_diff;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 const PAST: usize = 4;
 const WINDOW: usize = 8;
@@ -50,27 +50,9 @@ fn meta_gradient(first_order: bool) -> Vec<f32> {
 /// The post-adaptation loss with every weight moved by `step * direction`.
 fn loss_along(direction: &[f32], step: f32) -> f64 {
     let learner = learner(false);
-    let vars = learner.model.mlp().vars();
-    let mut offset = 0;
-    let moved: Vec<Tensor> = vars
-        .iter()
-        .map(|v| {
-            let n = v.elem_count();
-            let d =
-                Tensor::from_slice(&direction[offset..offset + n], v.dims(), &Device::Cpu).unwrap();
-            offset += n;
-            (v.as_tensor() + (d * step as f64).unwrap()).unwrap()
-        })
-        .collect();
+    let moved = common::moved_along(learner.model.mlp().vars(), direction, step);
     learner.model.mlp().set(&moved).unwrap();
     learner.losses(&windows(), PAST).unwrap().1.post_adaptation
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64) * (*y as f64))
-        .sum()
 }
 
 #[test]
@@ -82,15 +64,11 @@ fn the_meta_gradient_matches_central_differences_and_first_order_does_not() {
     let (mut worst_second, mut worst_first) = (0.0f64, 0.0f64);
     for _ in 0..4 {
         // A unit direction: a short step keeps clear of the ReLU kinks.
-        let raw: Vec<f32> = (0..second.len())
-            .map(|_| rng.random_range(-1.0f32..1.0))
-            .collect();
-        let norm = dot(&raw, &raw).sqrt() as f32;
-        let v: Vec<f32> = raw.iter().map(|x| x / norm).collect();
+        let v = common::unit_direction(second.len(), &mut rng);
         let fd = (loss_along(&v, eps) - loss_along(&v, -eps)) / (2.0 * eps as f64);
         let scale = fd.abs().max(1e-3);
-        worst_second = worst_second.max((dot(&second, &v) - fd).abs() / scale);
-        worst_first = worst_first.max((dot(&first, &v) - fd).abs() / scale);
+        worst_second = worst_second.max((common::dot(&second, &v) - fd).abs() / scale);
+        worst_first = worst_first.max((common::dot(&first, &v) - fd).abs() / scale);
     }
     assert!(
         worst_second < 0.02,
@@ -100,7 +78,7 @@ fn the_meta_gradient_matches_central_differences_and_first_order_does_not() {
         worst_first > 0.05,
         "first-order should miss the second-order terms here; relative error {worst_first}"
     );
-    let norm = |g: &[f32]| dot(g, g).sqrt();
+    let norm = |g: &[f32]| common::dot(g, g).sqrt();
     let gap: Vec<f32> = second.iter().zip(&first).map(|(a, b)| a - b).collect();
     println!(
         "directional error: second-order {worst_second:.2e}, first-order {worst_first:.2e}; \

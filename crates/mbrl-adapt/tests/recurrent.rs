@@ -5,7 +5,6 @@
 
 mod common;
 
-use candle_core::{Device, Tensor};
 use mbrl_adapt::adaptation::InnerLearningRate;
 use mbrl_adapt::config::{AdaptConfig, RebalConfig};
 use mbrl_adapt::model::{DeltaModel, Normalization};
@@ -17,7 +16,7 @@ use mbrl_core::env::Env;
 use mbrl_core::policy::Policy;
 use mbrl_core::testing::max_abs_diff;
 use mbrl_policy_opt::planners::{PlannerConfig, PlannerKind};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 const PAST: usize = 4;
 const WINDOW: usize = 8;
@@ -33,29 +32,11 @@ fn gru() -> GruDeltaModel {
     model
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64) * (*y as f64))
-        .sum()
-}
-
 /// The windows' loss on their last steps under the context of their first `PAST`, with every weight moved by
 /// `step * direction`.
 fn loss_along(direction: &[f32], step: f32) -> f64 {
     let model = gru();
-    let mut offset = 0;
-    let moved: Vec<Tensor> = model
-        .vars()
-        .iter()
-        .map(|v| {
-            let n = v.elem_count();
-            let d =
-                Tensor::from_slice(&direction[offset..offset + n], v.dims(), &Device::Cpu).unwrap();
-            offset += n;
-            (v.as_tensor() + (d * step as f64).unwrap()).unwrap()
-        })
-        .collect();
+    let moved = common::moved_along(&model.vars(), direction, step);
     let loss = model.future_loss(&moved, &windows(), PAST, true).unwrap();
     loss.to_scalar::<f32>().unwrap() as f64
 }
@@ -79,13 +60,9 @@ fn the_bptt_gradient_matches_central_differences() {
     let eps = 1e-3f32;
     let mut worst = 0.0f64;
     for _ in 0..4 {
-        let raw: Vec<f32> = (0..gradient.len())
-            .map(|_| rng.random_range(-1.0f32..1.0))
-            .collect();
-        let norm = dot(&raw, &raw).sqrt() as f32;
-        let v: Vec<f32> = raw.iter().map(|x| x / norm).collect();
+        let v = common::unit_direction(gradient.len(), &mut rng);
         let fd = (loss_along(&v, eps) - loss_along(&v, -eps)) / (2.0 * eps as f64);
-        worst = worst.max((dot(&gradient, &v) - fd).abs() / fd.abs().max(1e-3));
+        worst = worst.max((common::dot(&gradient, &v) - fd).abs() / fd.abs().max(1e-3));
     }
     println!("BPTT gradient vs central differences: worst relative error {worst:.2e}");
     assert!(worst < 0.02, "relative error {worst}");

@@ -1,8 +1,10 @@
 //! Shared helpers of the mbrl-adapt integration tests: the pendulum mass-length family,
-//! random-action data in its tasks, and windows of a small system with a gain per window.
+//! random-action data in its tasks, windows of a small system with a gain per window, and the
+//! pieces of directional central-difference checks.
 
 #![allow(dead_code)]
 
+use candle_core::{Device, Tensor, Var};
 use mbrl_adapt::segments::{SegmentBuffer, Windows};
 use mbrl_core::data::Trajectory;
 use mbrl_core::env::Env;
@@ -80,4 +82,33 @@ pub fn gain_windows(window: usize) -> Windows {
         }
     }
     Windows::from_rows(obs, act, next, 3, window).unwrap()
+}
+
+/// `sum_i a_i b_i` in `f64`.
+pub fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64) * (*y as f64))
+        .sum()
+}
+
+/// A random direction of unit length over `len` flat parameters.
+pub fn unit_direction(len: usize, rng: &mut impl Rng) -> Vec<f32> {
+    let raw: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let norm = dot(&raw, &raw).sqrt() as f32;
+    raw.iter().map(|x| x / norm).collect()
+}
+
+/// Every variable moved by `step * direction`, `direction` flat over the variables in order.
+pub fn moved_along(vars: &[Var], direction: &[f32], step: f32) -> Vec<Tensor> {
+    let mut offset = 0;
+    vars.iter()
+        .map(|v| {
+            let n = v.elem_count();
+            let d =
+                Tensor::from_slice(&direction[offset..offset + n], v.dims(), &Device::Cpu).unwrap();
+            offset += n;
+            (v.as_tensor() + (d * step as f64).unwrap()).unwrap()
+        })
+        .collect()
 }
