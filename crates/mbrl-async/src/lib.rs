@@ -1,5 +1,23 @@
 //! Asynchronous model-based training (thesis Ch. 8): data-collection, model-learning and
-//! policy-improvement workers running in parallel threads, exchanging parameters and data
-//! through channels, driving the algorithms of the sister crates.
+//! policy-improvement workers run in parallel and meet only at three servers (Fig. 23a): the
+//! policy and the model parameter servers (the latest version wins) and a stream of real
+//! rollouts that each reader consumes once.
 //!
-//! Filled by the asynchronous-training issue.
+//! - [`servers`]: the servers as traits; [`memory`]: the `threads` backend (workers are
+//!   threads of one process).
+//! - [`data_worker`], [`model_worker`], [`policy_worker`]: Algorithms 6, 7 and 8, each one
+//!   step of [`worker::run_until_stopped`]'s loop. The policy step is ME-TRPO's own
+//!   (`mbrl_policy_opt::imagined_update`), and the model step is the ensemble's one-epoch
+//!   `TrainableModel::train_epoch` with the moving-average early stop.
+//! - [`trainer`]: the coordinator the run loop drives (`async-me-trpo`, `async-me-ppo`).
+//! - [`codec`]: the safetensors wire format of parameters and rollouts.
+
+pub mod codec;
+pub mod config;
+pub mod data_worker;
+pub mod memory;
+pub mod model_worker;
+pub mod policy_worker;
+pub mod servers;
+pub mod trainer;
+pub mod worker;

@@ -21,6 +21,8 @@ pub fn registry() -> Vec<&'static AlgorithmEntry> {
         &mbrl_adapt::trainer::REBAL_ENTRY,
         &mbrl_adapt::trainer::MB_MPC_ENTRY,
         &mbrl_adapt::trainer::MB_DE_ENTRY,
+        &mbrl_async::trainer::ASYNC_ME_TRPO_ENTRY,
+        &mbrl_async::trainer::ASYNC_ME_PPO_ENTRY,
     ]
 }
 

@@ -9,6 +9,7 @@ use std::fmt;
 use std::path::Path;
 
 use mbrl_adapt::config::AdaptConfig;
+use mbrl_async::config::AsyncConfig;
 use mbrl_core::runner::RunConfig;
 use mbrl_envs::registry::{check_task_family, registry as env_registry};
 use mbrl_envs::EnvConfig;
@@ -101,6 +102,9 @@ pub struct ExperimentConfig {
     /// GrBAL, MB and MB+DE: online-adaptive models with MPC (thesis Ch. 9).
     #[serde(default)]
     pub adapt: AdaptConfig,
+    /// Asynchronous ME-TRPO and ME-PPO: worker pacing and reports (thesis Ch. 8).
+    #[serde(default, rename = "async")]
+    pub asynchronous: AsyncConfig,
 }
 
 impl ExperimentConfig {
@@ -393,6 +397,7 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
         config.imagination.validate(),
         config.maac.validate(),
         config.adapt.validate(),
+        config.asynchronous.validate(),
     ] {
         check.map_err(|e| {
             let message = e.to_string();
@@ -406,6 +411,7 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
                         "imagination.",
                         "maac.",
                         "adapt.",
+                        "async.",
                     ]
                     .iter()
                     .any(|t| w.starts_with(t))

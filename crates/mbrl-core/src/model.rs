@@ -101,6 +101,61 @@ pub struct FitSummary {
     pub epochs: Vec<usize>,
 }
 
+/// What one pass of incremental training did, per ensemble member.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochLosses {
+    /// Mean training loss of each member over the pass (`NaN` for members left out).
+    pub train_loss: Vec<f64>,
+    /// Validation loss of each member after the pass, when there was validation data.
+    pub validation_loss: Option<Vec<f64>>,
+}
+
+/// The moving-average early stop of thesis Appendix B.3 and Sec. 8.3, per ensemble member:
+/// `avg = p * avg + (1 - p) * loss` after every pass, and a member stops as soon as its
+/// average rises. [`MovingAverageStop::reset`] starts over (the asynchronous model worker does
+/// so when new data arrives).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MovingAverageStop {
+    persistence: f64,
+    average: Vec<Option<f64>>,
+}
+
+impl MovingAverageStop {
+    /// No averages yet for `members` members, persistence `p` in `[0, 1)`.
+    pub fn new(members: usize, persistence: f64) -> Result<Self> {
+        if !(0.0..1.0).contains(&persistence) {
+            return Err(Error::InvalidArgument(format!(
+                "the moving-average persistence must be in [0, 1), got {persistence}"
+            )));
+        }
+        Ok(Self {
+            persistence,
+            average: vec![None; members],
+        })
+    }
+
+    /// Forgets every average.
+    pub fn reset(&mut self) {
+        self.average.iter_mut().for_each(|a| *a = None);
+    }
+
+    /// Folds `loss` into member `member`'s average; `false` when the average rose (the member
+    /// should stop).
+    pub fn observe(&mut self, member: usize, loss: f64) -> bool {
+        let p = self.persistence;
+        let slot = &mut self.average[member];
+        let (average, keep_going) = match *slot {
+            None => (loss, true),
+            Some(previous) => {
+                let average = p * previous + (1.0 - p) * loss;
+                (average, average <= previous)
+            }
+        };
+        *slot = Some(average);
+        keep_going
+    }
+}
+
 /// A dynamics model that learns from data: what a model-based algorithm needs beyond
 /// prediction. Implemented by `mbrl-models`' ensembles; algorithms receive one through a
 /// [`ModelFactory`] so they never depend on a model crate.
@@ -113,6 +168,19 @@ pub trait TrainableModel: DynamicsModel {
         validation: Option<&ReplayBuffer>,
         rng: &mut dyn RngCore,
     ) -> Result<FitSummary>;
+    /// One pass of training over `train` by the members whose `active` entry is set, then
+    /// every member's loss on `validation` when given: the step of a worker that interleaves
+    /// model training with other work (the asynchronous model worker, thesis Algorithm 7).
+    /// With `renormalize` (or before the first fit) the normalisation statistics are first
+    /// recomputed over `train`; the optimiser state is kept between passes.
+    fn train_epoch(
+        &mut self,
+        train: &ReplayBuffer,
+        validation: Option<&ReplayBuffer>,
+        renormalize: bool,
+        active: &[bool],
+        rng: &mut dyn RngCore,
+    ) -> Result<EpochLosses>;
     /// A detached copy for imagined rollouts: later fits do not change it and predicting with
     /// it builds no graph over the weights (it stays differentiable in its inputs).
     fn frozen(&self) -> Result<Arc<dyn DynamicsModel + Sync>>;
@@ -237,5 +305,19 @@ mod tests {
         );
         let bad = Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap();
         assert!(model.predict_members(&bad, &bad).is_err());
+    }
+
+    #[test]
+    fn the_moving_average_stops_a_member_when_it_rises_and_resets() {
+        let mut stop = MovingAverageStop::new(2, 0.5).unwrap();
+        assert!(stop.observe(0, 4.0) && stop.observe(1, 4.0));
+        // Averages 3.0 (falls) and 5.0 (rises: 0.5 * 4 + 0.5 * 6).
+        assert!(stop.observe(0, 2.0));
+        assert!(!stop.observe(1, 6.0));
+        // 0.5 * 3 + 0.5 * 3.5 = 3.25 > 3: rises.
+        assert!(!stop.observe(0, 3.5));
+        stop.reset();
+        assert!(stop.observe(0, 100.0), "a reset forgets the averages");
+        assert!(MovingAverageStop::new(1, 1.0).is_err());
     }
 }

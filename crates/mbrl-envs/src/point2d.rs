@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 use mbrl_core::env::{read_action, vector, Env, EnvSpec, Info, Step};
+use mbrl_core::policy::Policy;
 use mbrl_core::space::{BoxSpace, Space};
 use mbrl_core::task::{never_terminated, TaskFunctions};
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::registry::EnvEntry;
@@ -22,6 +23,16 @@ pub const MAX_ACTION: f32 = 0.1;
 pub const INIT_RANGE: f32 = 2.0;
 /// Episode length.
 pub const HORIZON: usize = 30;
+
+/// The optimal `point2d` policy: full speed towards the origin, `a = clip(-s, -0.1, 0.1)`
+/// (the reference return of the learning tests).
+pub struct OptimalPolicy;
+
+impl Policy for OptimalPolicy {
+    fn act(&self, obs: &Tensor, _: bool, _: &mut dyn RngCore) -> mbrl_core::Result<Tensor> {
+        Ok(obs.neg()?.clamp(-MAX_ACTION, MAX_ACTION)?)
+    }
+}
 
 /// Registry entry.
 pub const ENTRY: EnvEntry = EnvEntry {

@@ -24,21 +24,21 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Tensor;
 use mbrl_core::algorithm::{Algorithm, BuildContext};
-use mbrl_core::policy::{GaussianPolicy, Policy};
+use mbrl_core::policy::GaussianPolicy;
 use mbrl_core::rollout::{eval_seeds, evaluate};
 use mbrl_core::seeding::{stream_rng, Stream};
 use mbrl_core::{Error, Result};
 
 /// Errors of the different crates (environments, models, plotting).
 type AnyResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
-use mbrl_envs::point2d::{INIT_RANGE, MAX_ACTION};
+use mbrl_envs::point2d::OptimalPolicy as Optimal;
+use mbrl_envs::point2d::INIT_RANGE;
 use mbrl_envs::{make_factory, EnvConfig};
 use mbrl_meta::mb_mpo::{MbMpo, MbMpoConfig, Settings as MbMpoSettings};
 use mbrl_meta::plasticity::{ensemble_std, grid, partial_pearson, pearson, plasticity, spearman};
 use mbrl_models::{ensemble_factory, EnsembleConfig};
 use mbrl_policy_opt::model_data::{env_and_model, real_start_states};
 use plotters::prelude::*;
-use rand::RngCore;
 
 /// Command-line settings.
 #[derive(clap::Parser)]
@@ -76,15 +76,6 @@ impl Settings {
             ));
         }
         Ok(s)
-    }
-}
-
-/// Moves to the origin at full speed: optimal for `point2d`.
-struct Optimal;
-
-impl Policy for Optimal {
-    fn act(&self, obs: &Tensor, _: bool, _: &mut dyn RngCore) -> Result<Tensor> {
-        Ok(obs.neg()?.clamp(-MAX_ACTION, MAX_ACTION)?)
     }
 }
 

@@ -10,7 +10,7 @@
 
 use candle_core::{Device, Tensor};
 use mbrl_core::data::{ReplayBuffer, TransitionBatch};
-use mbrl_core::model::broadcast_to_members;
+use mbrl_core::model::{broadcast_to_members, EpochLosses, MovingAverageStop};
 use rand::seq::SliceRandom;
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -190,8 +190,6 @@ impl MlpEnsemble {
         };
 
         // 4. Training passes.
-        let n_train = train_sets[0].len();
-        let steps = n_train.div_ceil(config.batch_size);
         let mut active = vec![true; k];
         let mut epochs = vec![0usize; k];
         let mut train_loss = vec![f64::NAN; k];
@@ -207,48 +205,13 @@ impl MlpEnsemble {
             _ => None,
         };
         let mut last_improvement = 0;
-        let mut moving_average: Vec<Option<f64>> = vec![None; k];
+        let mut moving_average = MovingAverageStop::new(k, config.moving_average_persistence)?;
 
         for epoch in 1..=config.max_epochs {
-            let mut orders: Vec<Vec<u32>> = Vec::new();
-            if !config.sample_with_replacement {
-                orders = train_sets
-                    .iter()
-                    .map(|set| {
-                        let mut o = set.clone();
-                        o.shuffle(rng);
-                        o
-                    })
-                    .collect();
-            }
-            let mut sums = vec![0f64; k];
-            let mut seen = 0usize;
-            for step in 0..steps {
-                let batch: Vec<Vec<u32>> = if config.sample_with_replacement {
-                    train_sets
-                        .iter()
-                        .map(|set| {
-                            (0..config.batch_size)
-                                .map(|_| set[rng.random_range(0..set.len())])
-                                .collect()
-                        })
-                        .collect()
-                } else {
-                    let start = step * config.batch_size;
-                    let end = (start + config.batch_size).min(n_train);
-                    orders.iter().map(|o| o[start..end].to_vec()).collect()
-                };
-                let b = batch[0].len();
-                let (x, y) = data.gather(&batch)?;
-                let losses = self.step_normalized(&x, &y, &active)?;
-                for (s, l) in sums.iter_mut().zip(losses) {
-                    *s += l * b as f64;
-                }
-                seen += b;
-            }
+            let losses = self.train_pass(&data, &train_sets, &active, rng)?;
             for m in 0..k {
                 if active[m] {
-                    let loss = sums[m] / seen as f64;
+                    let loss = losses[m];
                     if !loss.is_finite() {
                         return Err(Error::NonFinite {
                             what: "training loss",
@@ -287,7 +250,6 @@ impl MlpEnsemble {
                 }
                 (Some(v), EarlyStoppingRule::MovingAverage) => {
                     let losses = v.losses(&self.weights_detached()?)?;
-                    let p = config.moving_average_persistence;
                     let reported = final_validation.get_or_insert_with(|| vec![f64::NAN; k]);
                     for m in 0..k {
                         if !active[m] {
@@ -301,19 +263,9 @@ impl MlpEnsemble {
                             });
                         }
                         reported[m] = losses[m];
-                        let average = match moving_average[m] {
-                            None => losses[m],
-                            Some(previous) => {
-                                let average = p * previous + (1.0 - p) * losses[m];
-                                // Appendix B.3 says "decreases"; the rule that makes sense
-                                // (and the authors' code) stops when the average rises.
-                                if average > previous {
-                                    active[m] = false;
-                                }
-                                average
-                            }
-                        };
-                        moving_average[m] = Some(average);
+                        // Appendix B.3 says "decreases"; the rule that makes sense (and the
+                        // authors' code) stops when the average rises.
+                        active[m] = moving_average.observe(m, losses[m]);
                     }
                     if active.iter().all(|&a| !a) {
                         break;
@@ -343,6 +295,119 @@ impl MlpEnsemble {
         };
         tracing::debug!(?report, "dynamics ensemble fit");
         Ok(report)
+    }
+}
+
+impl MlpEnsemble {
+    /// One pass of incremental training (`TrainableModel::train_epoch`): the `active`
+    /// members take one pass of minibatches over all of `train` (normalisation recomputed
+    /// first with `renormalize`), then every member is scored on `validation` when given.
+    pub fn train_epoch(
+        &mut self,
+        train: &ReplayBuffer,
+        validation: Option<&ReplayBuffer>,
+        renormalize: bool,
+        active: &[bool],
+        rng: &mut dyn RngCore,
+    ) -> Result<EpochLosses> {
+        let k = self.config.members;
+        if train.is_empty() {
+            return Err(Error::InvalidArgument(
+                "cannot train a dynamics model on an empty buffer".into(),
+            ));
+        }
+        if active.len() != k {
+            return Err(Error::InvalidArgument(format!(
+                "train_epoch got {} active flags for an ensemble of {k}",
+                active.len()
+            )));
+        }
+        let train_batch = train.all(&Device::Cpu)?;
+        self.check_widths("training", &train_batch)?;
+        if renormalize {
+            self.stats = NormStats::of_batch(&train_batch, self.config.std_floor)?;
+        }
+        let data = Dataset::of(train, &self.stats)?;
+        let sets = vec![(0..train.len() as u32).collect::<Vec<_>>(); k];
+        let mut train_loss = self.train_pass(&data, &sets, active, rng)?;
+        for (m, loss) in train_loss.iter_mut().enumerate() {
+            if !active[m] {
+                *loss = f64::NAN;
+            } else if !loss.is_finite() {
+                return Err(Error::NonFinite {
+                    what: "training loss",
+                    member: m,
+                    epoch: 1,
+                });
+            }
+        }
+        let validation_loss = match validation.filter(|v| !v.is_empty()) {
+            Some(buffer) => {
+                self.check_widths("validation", &buffer.all(&Device::Cpu)?)?;
+                let held_out = Dataset::of(buffer, &self.stats)?;
+                let all: Vec<u32> = (0..buffer.len() as u32).collect();
+                let (x, y) = held_out.gather(&vec![all; k])?;
+                Some(Validation { x, y }.losses(&self.weights_detached()?)?)
+            }
+            None => None,
+        };
+        Ok(EpochLosses {
+            train_loss,
+            validation_loss,
+        })
+    }
+
+    /// One pass over every member's `train_sets` (shuffled, or `batch_size` draws with
+    /// replacement per step), one Adam step per minibatch for the `active` members; returns
+    /// each member's mean loss over the pass.
+    fn train_pass(
+        &mut self,
+        data: &Dataset,
+        train_sets: &[Vec<u32>],
+        active: &[bool],
+        rng: &mut dyn RngCore,
+    ) -> Result<Vec<f64>> {
+        let (k, batch_size) = (train_sets.len(), self.config.batch_size);
+        let n_train = train_sets[0].len();
+        let steps = n_train.div_ceil(batch_size);
+        let with_replacement = self.config.sample_with_replacement;
+        let mut orders: Vec<Vec<u32>> = Vec::new();
+        if !with_replacement {
+            orders = train_sets
+                .iter()
+                .map(|set| {
+                    let mut o = set.clone();
+                    o.shuffle(rng);
+                    o
+                })
+                .collect();
+        }
+        let mut sums = vec![0f64; k];
+        let mut seen = 0usize;
+        for step in 0..steps {
+            let batch: Vec<Vec<u32>> = if with_replacement {
+                train_sets
+                    .iter()
+                    .map(|set| {
+                        (0..batch_size)
+                            .map(|_| set[rng.random_range(0..set.len())])
+                            .collect()
+                    })
+                    .collect()
+            } else {
+                let start = step * batch_size;
+                let end = (start + batch_size).min(n_train);
+                orders.iter().map(|o| o[start..end].to_vec()).collect()
+            };
+            let b = batch[0].len();
+            let (x, y) = data.gather(&batch)?;
+            let losses = self.step_normalized(&x, &y, active)?;
+            for (s, l) in sums.iter_mut().zip(losses) {
+                *s += l * b as f64;
+            }
+            seen += b;
+        }
+        Ok(sums.into_iter().map(|s| s / seen as f64).collect())
     }
 }
 

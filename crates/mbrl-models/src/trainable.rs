@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 use mbrl_core::data::ReplayBuffer;
-use mbrl_core::model::{DynamicsModel, FitSummary, ModelFactory, TrainableModel};
+use mbrl_core::model::{DynamicsModel, EpochLosses, FitSummary, ModelFactory, TrainableModel};
 use rand::RngCore;
 
 use crate::{EnsembleConfig, MlpEnsemble};
@@ -25,6 +25,18 @@ impl TrainableModel for MlpEnsemble {
             validation_loss: report.validation_loss,
             epochs: report.epochs,
         })
+    }
+
+    fn train_epoch(
+        &mut self,
+        train: &ReplayBuffer,
+        validation: Option<&ReplayBuffer>,
+        renormalize: bool,
+        active: &[bool],
+        rng: &mut dyn RngCore,
+    ) -> mbrl_core::Result<EpochLosses> {
+        MlpEnsemble::train_epoch(self, train, validation, renormalize, active, rng)
+            .map_err(mbrl_core::Error::from)
     }
 
     fn frozen(&self) -> mbrl_core::Result<Arc<dyn DynamicsModel + Sync>> {

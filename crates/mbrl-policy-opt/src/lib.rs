@@ -23,6 +23,7 @@ pub mod advantages;
 pub mod baseline;
 pub mod gaussian_mlp;
 pub mod imagination;
+pub mod imagined_update;
 pub mod learner_rngs;
 pub mod me_trpo;
 pub mod model_data;

@@ -44,18 +44,18 @@ use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::advantages::{process_trajectories, AdvantageConfig};
-use crate::baseline::LinearFeatureBaseline;
+use crate::advantages::AdvantageConfig;
 use crate::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
-use crate::imagination::{imagine, imagine_members, returns_per_member};
+use crate::imagination::{imagine_members, returns_per_member};
+use crate::imagined_update::{draw_rows, ImaginedUpdate};
 use crate::learner_rngs::{LearnerProgress, LearnerRngs};
 use crate::model_data::{
     env_and_model, fit_metrics, learner_tensors, load_learner_tensors, mean, mean_finished_return,
     model_and_policy_planning_parts, real_start_states, with_fit_columns, ModelData,
 };
 use crate::model_free::{table, POLICY_ADAM};
-use crate::ppo::{Ppo, PpoConfig};
-use crate::trpo::{trpo_step, TrpoConfig};
+use crate::ppo::PpoConfig;
+use crate::trpo::TrpoConfig;
 
 /// What judges a policy phase's progress (thesis Appendix A.4.2). Every `validate_every`
 /// updates the judges score the policy; a check passes when at least `improvement_ratio` of
@@ -207,8 +207,7 @@ pub struct MeTrpo {
     horizon: usize,
     model: Box<dyn TrainableModel>,
     policy: GaussianMlpPolicy,
-    ppo: Option<Ppo>,
-    baseline: LinearFeatureBaseline,
+    update: ImaginedUpdate,
     data: ModelData,
     /// `|theta_after - theta_before|` of the last policy phase (parameter-noise scale).
     last_change: Option<Tensor>,
@@ -271,13 +270,12 @@ impl MeTrpo {
         let mut policy_rng = stream_rng(seed, Stream::Policy);
         let policy =
             GaussianMlpPolicy::new(obs_dim, act_dim, settings.policy.clone(), &mut policy_rng)?;
-        let ppo = match c.optimiser {
-            ImaginedOptimiser::Ppo => Some(Ppo::new(
-                policy.parameters().to_vec(),
-                settings.ppo.clone(),
-            )?),
-            ImaginedOptimiser::Trpo => None,
-        };
+        let update = ImaginedUpdate::new(
+            &policy,
+            c.optimiser,
+            (&settings.advantage, &settings.trpo, &settings.ppo),
+            horizon,
+        )?;
         Ok(Self {
             horizon,
             data: ModelData::new(c.buffer_capacity, obs_dim, act_dim, c.validation_share)?,
@@ -285,8 +283,7 @@ impl MeTrpo {
             env,
             model,
             policy,
-            ppo,
-            baseline: LinearFeatureBaseline::new(),
+            update,
             last_change: None,
             rngs: LearnerRngs {
                 env: stream_rng(seed, Stream::Env),
@@ -381,31 +378,10 @@ impl MeTrpo {
         let (mut last_pass, mut last_ratio, mut imagined_return) = (0, f64::NAN, f64::NAN);
         let mut updates = 0;
         for i in 1..=c.max_policy_iterations {
-            let picks: Vec<u32> = (0..c.imagined_rollouts)
-                .map(|_| self.rngs.sampler.random_range(0..pool.dim(0).unwrap_or(1)) as u32)
-                .collect();
-            let starts = pool.index_select(
-                &Tensor::from_vec(picks, c.imagined_rollouts, &Device::Cpu)?,
-                0,
-            )?;
-            let trajs = imagine(
-                &model_env,
-                &self.policy,
-                &starts,
-                self.horizon,
-                false,
-                &mut self.rngs.sampler,
-            )?;
-            let batch = process_trajectories(&trajs, &mut self.baseline, &self.settings.advantage)?;
-            imagined_return = batch.mean_return;
-            match &mut self.ppo {
-                Some(ppo) => {
-                    ppo.update(&self.policy, &batch, &mut self.rngs.sampler)?;
-                }
-                None => {
-                    trpo_step(&self.policy, &batch, &self.settings.trpo)?;
-                }
-            }
+            let starts = draw_rows(&pool, c.imagined_rollouts, &mut self.rngs.sampler)?;
+            imagined_return =
+                self.update
+                    .step(&model_env, &self.policy, &starts, &mut self.rngs.sampler)?;
             updates = i;
             if c.validation == PolicyValidation::None || i % c.validate_every != 0 {
                 continue;
@@ -552,7 +528,7 @@ impl Algorithm for MeTrpo {
         if let Some(change) = &self.last_change {
             tensors.insert("last_change".into(), change.clone());
         }
-        if let Some(ppo) = &self.ppo {
+        if let Some(ppo) = self.update.ppo() {
             tensors.extend(ppo.adam().state_tensors(POLICY_ADAM)?);
         }
         let progress = LearnerProgress::capture(self.env_steps, &self.rngs);
@@ -566,7 +542,7 @@ impl Algorithm for MeTrpo {
     ) -> Result<()> {
         load_learner_tensors(&self.policy, self.model.as_mut(), &mut self.data, &tensors)?;
         self.last_change = tensors.get("last_change").cloned();
-        if let Some(ppo) = &mut self.ppo {
+        if let Some(ppo) = self.update.ppo_mut() {
             ppo.adam_mut().load_state_tensors(POLICY_ADAM, &tensors)?;
         }
         let progress: LearnerProgress = state_from_json(state)?;

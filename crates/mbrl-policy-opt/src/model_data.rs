@@ -66,6 +66,22 @@ impl ModelData {
         Ok(())
     }
 
+    /// Adds trajectories that arrive one at a time (the asynchronous model worker): each goes
+    /// whole to the validation buffer while that holds less than `validation_share` of all
+    /// transitions, otherwise to training.
+    pub fn add_one_by_one(&mut self, trajectories: &[Trajectory]) -> Result<()> {
+        for traj in trajectories {
+            let total = self.train.len() + self.validation.len() + traj.len();
+            let buffer = if (self.validation.len() as f64) < self.validation_share * total as f64 {
+                &mut self.validation
+            } else {
+                &mut self.train
+            };
+            buffer.push_trajectory(traj)?;
+        }
+        Ok(())
+    }
+
     /// Both buffers as named tensors (`train_buffer.*`, `validation_buffer.*`).
     pub fn named_tensors(&self) -> Result<HashMap<String, Tensor>> {
         let mut out = HashMap::new();
@@ -237,5 +253,20 @@ mod tests {
             .unwrap();
         assert_eq!((restored.validation.len(), restored.train.len()), (10, 20));
         assert!(ModelData::new(10, 1, 1, 1.0).is_err());
+    }
+
+    #[test]
+    fn one_by_one_keeps_the_validation_share_over_time() {
+        let mut data = ModelData::new(1000, 1, 1, 1.0 / 3.0).unwrap();
+        let sizes: Vec<(usize, usize)> = (0..6)
+            .map(|_| {
+                data.add_one_by_one(&[traj(10)]).unwrap();
+                (data.validation.len(), data.train.len())
+            })
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![(10, 0), (10, 10), (10, 20), (20, 20), (20, 30), (20, 40)]
+        );
     }
 }

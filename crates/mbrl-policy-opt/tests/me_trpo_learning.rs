@@ -7,23 +7,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use candle_core::Tensor;
 use mbrl_core::algorithm::{Algorithm, BuildContext};
-use mbrl_core::policy::Policy;
 use mbrl_core::rollout::{eval_seeds, evaluate};
+use mbrl_envs::point2d::OptimalPolicy as Optimal;
 use mbrl_envs::{make_factory, EnvConfig};
 use mbrl_models::{ensemble_factory, EnsembleConfig};
 use mbrl_policy_opt::me_trpo::ENTRY;
-use rand::RngCore;
-
-/// Moves to the origin at full speed: optimal for `point2d`.
-struct Optimal;
-
-impl Policy for Optimal {
-    fn act(&self, obs: &Tensor, _: bool, _: &mut dyn RngCore) -> mbrl_core::Result<Tensor> {
-        Ok(obs.neg()?.clamp(-0.1, 0.1)?)
-    }
-}
 
 fn build(
     env: &str,

@@ -6,22 +6,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use candle_core::Tensor;
 use mbrl_core::algorithm::BuildContext;
-use mbrl_core::policy::Policy;
 use mbrl_core::rollout::{eval_seeds, evaluate};
+use mbrl_envs::point2d::OptimalPolicy as Optimal;
 use mbrl_envs::{make_factory, EnvConfig};
 use mbrl_models::{ensemble_factory, EnsembleConfig};
 use mbrl_policy_opt::vanilla::ENTRY;
-use rand::RngCore;
-
-struct Optimal;
-
-impl Policy for Optimal {
-    fn act(&self, obs: &Tensor, _: bool, _: &mut dyn RngCore) -> mbrl_core::Result<Tensor> {
-        Ok(obs.neg()?.clamp(-0.1, 0.1)?)
-    }
-}
 
 #[test]
 fn bptt_through_one_model_learns_point2d() {

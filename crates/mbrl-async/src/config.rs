@@ -1,0 +1,158 @@
+//! The `[async]` table: how the asynchronous workers pace themselves and report.
+
+use mbrl_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// The `[async]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsyncConfig {
+    /// New real rollouts per run iteration: an iteration (a row of the metrics, an evaluation
+    /// and checkpoint opportunity) ends when this many more rollouts have been pushed. The run
+    /// stops after `run.iterations` of them. Default 1.
+    pub rollouts_per_iteration: usize,
+    /// Real rollouts of uniformly random actions before the data workers use the policy
+    /// (the authors' initial random data). Default 1.
+    pub initial_random_rollouts: usize,
+    /// Data-collection workers (several robots feeding one run). Default 1.
+    pub data_workers: usize,
+    /// Simulated real time per environment step in seconds: a data worker sleeps until each
+    /// rollout has lasted `steps * step_seconds * time_scale` (thesis Sec. 8.4: 0.05 s for
+    /// half-cheetah). Default 0: as fast as the simulator.
+    pub step_seconds: f64,
+    /// Multiplier on `step_seconds` (Fig. 27b: 2.0 collects at half speed, 0.5 at twice).
+    /// Default 1.
+    pub time_scale: f64,
+    /// Persistence `p` of the model worker's moving-average early stop,
+    /// `avg = p * avg + (1 - p) * validation_loss`, reset when new data arrives. Default 0.99
+    /// (the authors' code).
+    pub moving_average_weight: f64,
+    /// Capacity of the model worker's FIFO training and validation buffers. Default 1000000.
+    pub buffer_capacity: usize,
+    /// Share of every pushed rollout's transitions (its first steps) sent to the validation
+    /// buffer. Default 1/3 (ME-TRPO's split).
+    pub validation_share: f64,
+}
+
+impl Default for AsyncConfig {
+    fn default() -> Self {
+        Self {
+            rollouts_per_iteration: 1,
+            initial_random_rollouts: 1,
+            data_workers: 1,
+            step_seconds: 0.0,
+            time_scale: 1.0,
+            moving_average_weight: 0.99,
+            buffer_capacity: 1_000_000,
+            validation_share: 1.0 / 3.0,
+        }
+    }
+}
+
+impl AsyncConfig {
+    /// Checks every key and names the one out of range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, expected: &str, got: String| {
+            Err(Error::InvalidArgument(format!(
+                "async.{key} must be {expected}, got {got}"
+            )))
+        };
+        if self.rollouts_per_iteration == 0 {
+            return bad("rollouts_per_iteration", "at least 1", "0".into());
+        }
+        if self.data_workers == 0 {
+            return bad("data_workers", "at least 1", "0".into());
+        }
+        if !(self.step_seconds >= 0.0 && self.step_seconds.is_finite()) {
+            return bad(
+                "step_seconds",
+                "a finite number >= 0",
+                self.step_seconds.to_string(),
+            );
+        }
+        if !(self.time_scale > 0.0 && self.time_scale.is_finite()) {
+            return bad(
+                "time_scale",
+                "a finite number > 0",
+                self.time_scale.to_string(),
+            );
+        }
+        if !(0.0..1.0).contains(&self.moving_average_weight) {
+            return bad(
+                "moving_average_weight",
+                "in [0, 1)",
+                self.moving_average_weight.to_string(),
+            );
+        }
+        if self.buffer_capacity == 0 {
+            return bad("buffer_capacity", "at least 1", "0".into());
+        }
+        if !(0.0..1.0).contains(&self.validation_share) {
+            return bad(
+                "validation_share",
+                "in [0, 1)",
+                self.validation_share.to_string(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Seconds a rollout of `steps` steps must last in simulated real time.
+    pub fn rollout_seconds(&self, steps: usize) -> f64 {
+        steps as f64 * self.step_seconds * self.time_scale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_keys_are_named() {
+        assert!(AsyncConfig::default().validate().is_ok());
+        let cases = [
+            (
+                AsyncConfig {
+                    rollouts_per_iteration: 0,
+                    ..AsyncConfig::default()
+                },
+                "async.rollouts_per_iteration",
+            ),
+            (
+                AsyncConfig {
+                    time_scale: 0.0,
+                    ..AsyncConfig::default()
+                },
+                "async.time_scale",
+            ),
+            (
+                AsyncConfig {
+                    moving_average_weight: 1.0,
+                    ..AsyncConfig::default()
+                },
+                "async.moving_average_weight",
+            ),
+            (
+                AsyncConfig {
+                    step_seconds: f64::NAN,
+                    ..AsyncConfig::default()
+                },
+                "async.step_seconds",
+            ),
+        ];
+        for (config, key) in cases {
+            let message = config.validate().unwrap_err().to_string();
+            assert!(message.contains(key), "{message}");
+        }
+    }
+
+    #[test]
+    fn rollout_time_scales_with_steps_and_time_scale() {
+        let config = AsyncConfig {
+            step_seconds: 0.05,
+            time_scale: 2.0,
+            ..AsyncConfig::default()
+        };
+        assert!((config.rollout_seconds(200) - 20.0).abs() < 1e-12);
+    }
+}
