@@ -3,10 +3,35 @@
 use mbrl_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// Where the servers live and the workers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// In memory; the workers are threads of `mbrl-cli train`.
+    Threads,
+    /// In a Redis server; `mbrl-cli train` coordinates and each worker is an `mbrl-cli
+    /// worker` process, on this machine or another.
+    Redis,
+}
+
 /// The `[async]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AsyncConfig {
+    /// `threads` (default) or `redis`.
+    pub backend: Backend,
+    /// The Redis server (`redis` backend), credentials included:
+    /// `redis://user:password@host:port/db`. Default `redis://127.0.0.1:6379`.
+    pub redis_url: String,
+    /// Namespace of the run's keys in Redis; the coordinator and its workers must agree.
+    /// Default `mbrl`.
+    pub run_id: String,
+    /// How long a lost Redis connection is retried (exponential backoff) before the worker or
+    /// the coordinator stops with an error naming the server. Default 30.
+    pub reconnect_seconds: f64,
+    /// The coordinator stops with an error when no rollout arrived for this long (are the data
+    /// workers running?). Default 600.
+    pub worker_timeout_seconds: f64,
     /// New real rollouts per run iteration: an iteration (a row of the metrics, an evaluation
     /// and checkpoint opportunity) ends when this many more rollouts have been pushed. The run
     /// stops after `run.iterations` of them. Default 1.
@@ -37,6 +62,11 @@ pub struct AsyncConfig {
 impl Default for AsyncConfig {
     fn default() -> Self {
         Self {
+            backend: Backend::Threads,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            run_id: "mbrl".into(),
+            reconnect_seconds: 30.0,
+            worker_timeout_seconds: 600.0,
             rollouts_per_iteration: 1,
             initial_random_rollouts: 1,
             data_workers: 1,
@@ -84,6 +114,17 @@ impl AsyncConfig {
                 self.moving_average_weight.to_string(),
             );
         }
+        for (key, value) in [
+            ("reconnect_seconds", self.reconnect_seconds),
+            ("worker_timeout_seconds", self.worker_timeout_seconds),
+        ] {
+            if !(value > 0.0 && value.is_finite()) {
+                return bad(key, "a finite number > 0", value.to_string());
+            }
+        }
+        if self.run_id.is_empty() || self.run_id.contains(char::is_whitespace) {
+            return bad("run_id", "a non-empty word", format!("`{}`", self.run_id));
+        }
         if self.buffer_capacity == 0 {
             return bad("buffer_capacity", "at least 1", "0".into());
         }
@@ -97,9 +138,60 @@ impl AsyncConfig {
         Ok(())
     }
 
+    /// How long a lost Redis connection is retried.
+    pub fn reconnect_patience(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.reconnect_seconds)
+    }
+
     /// Seconds a rollout of `steps` steps must last in simulated real time.
     pub fn rollout_seconds(&self, steps: usize) -> f64 {
         steps as f64 * self.step_seconds * self.time_scale
+    }
+}
+
+/// The `[interleaved]` table of the partially-asynchronous ME-TRPO variants (thesis Sec.
+/// 8.4.2-8.4.3; defaults from the authors' code).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InterleavedConfig {
+    /// `me-trpo-interleaved-model`: model epochs per round. Default 5.
+    pub model_epochs: usize,
+    /// Policy steps per round (`-model`) or per new rollout (`-data`). Default 10.
+    pub policy_steps: usize,
+    /// `me-trpo-interleaved-model`: rounds per iteration. Default 10.
+    pub rounds: usize,
+    /// `me-trpo-interleaved-data`: most model epochs of each iteration's fit (it ends earlier
+    /// when every member's moving average rose). Default 200.
+    pub max_model_epochs: usize,
+}
+
+impl Default for InterleavedConfig {
+    fn default() -> Self {
+        Self {
+            model_epochs: 5,
+            policy_steps: 10,
+            rounds: 10,
+            max_model_epochs: 200,
+        }
+    }
+}
+
+impl InterleavedConfig {
+    /// Checks every key and names the one out of range.
+    pub fn validate(&self) -> Result<()> {
+        for (key, value) in [
+            ("model_epochs", self.model_epochs),
+            ("policy_steps", self.policy_steps),
+            ("rounds", self.rounds),
+            ("max_model_epochs", self.max_model_epochs),
+        ] {
+            if value == 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "interleaved.{key} must be at least 1, got 0"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -4,12 +4,17 @@
 //! rollouts that each reader consumes once.
 //!
 //! - [`servers`]: the servers as traits; [`memory`]: the `threads` backend (workers are
-//!   threads of one process).
+//!   threads of one process); [`redis_backend`]: the `redis` backend (workers are processes,
+//!   [`remote::run_worker`], on any machine that reaches the server).
+//! - [`recipe`]: how each worker is built from a run's config, shared by both backends.
 //! - [`data_worker`], [`model_worker`], [`policy_worker`]: Algorithms 6, 7 and 8, each one
 //!   step of [`worker::run_until_stopped`]'s loop. The policy step is ME-TRPO's own
 //!   (`mbrl_policy_opt::imagined_update`), and the model step is the ensemble's one-epoch
 //!   `TrainableModel::train_epoch` with the moving-average early stop.
-//! - [`trainer`]: the coordinator the run loop drives (`async-me-trpo`, `async-me-ppo`).
+//! - [`trainer`]: the coordinator the run loop drives (`async-me-trpo`, `async-me-ppo`), and
+//!   the partially-asynchronous ME-TRPO variants of Sec. 8.4.2-8.4.3
+//!   (`me-trpo-interleaved-model`, `me-trpo-interleaved-data`), which run the same workers'
+//!   steps in a fixed order on one thread.
 //! - [`codec`]: the safetensors wire format of parameters and rollouts.
 
 pub mod codec;
@@ -18,6 +23,9 @@ pub mod data_worker;
 pub mod memory;
 pub mod model_worker;
 pub mod policy_worker;
+pub mod recipe;
+pub mod redis_backend;
+pub mod remote;
 pub mod servers;
 pub mod trainer;
 pub mod worker;

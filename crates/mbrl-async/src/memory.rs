@@ -96,6 +96,12 @@ impl RolloutStream for MemoryStream {
                 .0;
         }
     }
+
+    fn taken(&self, reader: &str) -> Result<Vec<Arc<Vec<u8>>>> {
+        let state = lock(&self.state, "rollout stream")?;
+        let cursor = state.cursors.get(reader).copied().unwrap_or(0);
+        Ok(state.entries[..cursor].to_vec())
+    }
 }
 
 /// Budget, stop flag and reports.
@@ -216,6 +222,8 @@ mod tests {
             .map(|b| (b[0], b[1]))
             .collect();
         assert_eq!(other, taken);
+        assert_eq!(stream.taken("model").unwrap().len(), 200);
+        assert!(stream.taken("nobody").unwrap().is_empty());
     }
 
     #[test]

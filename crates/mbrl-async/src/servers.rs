@@ -36,6 +36,9 @@ pub trait RolloutStream: Send + Sync {
     /// Every entry `reader` has not taken yet, oldest first; when there is none, waits up to
     /// `wait` for one.
     fn take_new(&self, reader: &str, wait: Duration) -> Result<Vec<Arc<Vec<u8>>>>;
+    /// Every entry `reader` has taken so far, oldest first: what a restarted reader rebuilds
+    /// its state from (its new entries then continue where the old instance stopped).
+    fn taken(&self, reader: &str) -> Result<Vec<Arc<Vec<u8>>>>;
 }
 
 /// What the coordinator tells the workers, and what they tell it back.

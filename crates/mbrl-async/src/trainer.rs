@@ -1,5 +1,6 @@
 //! The coordinator of an asynchronous run, as an `Algorithm` the run loop drives: it starts
-//! the workers on threads, hands out the rollout budget one run iteration at a time, reads
+//! the workers on threads (or, for the partially-asynchronous variants of Sec. 8.4.2-8.4.3,
+//! runs their steps itself in a fixed [`Schedule`]), hands out the rollout budget one run iteration at a time, reads
 //! every rollout (metrics, a copy of the real data for checkpoints), and keeps the newest
 //! policy and model for evaluation, planning and checkpoints.
 //!
@@ -7,42 +8,40 @@
 //! workers keep learning meanwhile, also while the run loop evaluates and checkpoints. A
 //! resumed run restarts the workers from the checkpoint's policy, model and data; the optimiser
 //! moments of the workers start over. Asynchronous runs are not bitwise reproducible: the
-//! interleaving of the workers depends on the machine's scheduling.
+//! interleaving of the workers depends on the machine's scheduling. The interleaved variants
+//! run on one thread and are reproducible under a seed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use candle_core::Tensor;
 use mbrl_core::algorithm::{
     Algorithm, AlgorithmEntry, BuildContext, IterationStats, PlanningParts,
 };
 use mbrl_core::checkpoint::{state_from_json, state_to_json};
-use mbrl_core::env::EnvFactory;
-use mbrl_core::model::{ModelFactory, TrainableModel};
+use mbrl_core::model::TrainableModel;
 use mbrl_core::policy::Policy;
-use mbrl_core::rollout::DEFAULT_MAX_EPISODE_STEPS;
-use mbrl_core::seeding::{stream_rng, Stream};
 use mbrl_core::{Error, Result};
 use mbrl_policy_opt::gaussian_mlp::GaussianMlpPolicy;
-use mbrl_policy_opt::imagined_update::ImaginedUpdate;
-use mbrl_policy_opt::me_trpo::{ImaginedOptimiser, Settings};
+use mbrl_policy_opt::me_trpo::ImaginedOptimiser;
 use mbrl_policy_opt::model_data::{
     learner_tensors, load_learner_tensors, mean_finished_return, model_and_policy_planning_parts,
-    real_start_states, ModelData,
+    ModelData,
 };
 use mbrl_policy_opt::model_free::{load_policy_tensors, policy_tensors, table};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{decode_tensors, encode_tensors, RolloutRecord};
-use crate::config::AsyncConfig;
+use crate::config::{Backend, InterleavedConfig};
 use crate::data_worker::DataWorker;
 use crate::memory::memory_servers;
 use crate::model_worker::ModelWorker;
-use crate::policy_worker::{Imagination, PolicyWorker};
+use crate::policy_worker::PolicyWorker;
+use crate::recipe::Recipe;
+use crate::redis_backend::{RedisRun, RunMeta};
 use crate::servers::Servers;
-use crate::worker::{run_until_stopped, Worker, COORDINATOR_READER};
+use crate::worker::{run_until_stopped, Outcome, Worker, COORDINATOR_READER};
 
 /// Registry entry of asynchronous ME-TRPO.
 pub const ASYNC_ME_TRPO_ENTRY: AlgorithmEntry = AlgorithmEntry {
@@ -60,44 +59,119 @@ pub const ASYNC_ME_PPO_ENTRY: AlgorithmEntry = AlgorithmEntry {
     build: build_me_ppo,
 };
 
+/// Registry entry of the partially-asynchronous ME-TRPO of Sec. 8.4.2.
+pub const INTERLEAVED_MODEL_ENTRY: AlgorithmEntry = AlgorithmEntry {
+    name: "me-trpo-interleaved-model",
+    description: "partially asynchronous ME-TRPO: model epochs and policy steps interleaved",
+    reference: "thesis Sec. 8.4.2",
+    build: build_interleaved_model,
+};
+
+/// Registry entry of the partially-asynchronous ME-TRPO of Sec. 8.4.3.
+pub const INTERLEAVED_DATA_ENTRY: AlgorithmEntry = AlgorithmEntry {
+    name: "me-trpo-interleaved-data",
+    description: "partially asynchronous ME-TRPO: policy steps and real rollouts interleaved",
+    reference: "thesis Sec. 8.4.3",
+    build: build_interleaved_data,
+};
+
 fn build_me_trpo(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
-    Ok(Box::new(AsyncTrainer::new(
-        ctx,
-        &ASYNC_ME_TRPO_ENTRY,
-        ImaginedOptimiser::Trpo,
-    )?))
+    let drive = Drive::Threads;
+    let trainer = AsyncTrainer::new(ctx, &ASYNC_ME_TRPO_ENTRY, ImaginedOptimiser::Trpo, drive)?;
+    Ok(Box::new(trainer))
 }
 
 fn build_me_ppo(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
-    Ok(Box::new(AsyncTrainer::new(
+    let drive = Drive::Threads;
+    let trainer = AsyncTrainer::new(ctx, &ASYNC_ME_PPO_ENTRY, ImaginedOptimiser::Ppo, drive)?;
+    Ok(Box::new(trainer))
+}
+
+fn build_interleaved_model(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
+    let drive = Drive::Interleaved(Schedule::ModelWithPolicy(table(
+        &ctx.config,
+        "interleaved",
+    )?));
+    let trainer = AsyncTrainer::new(
         ctx,
-        &ASYNC_ME_PPO_ENTRY,
-        ImaginedOptimiser::Ppo,
-    )?))
+        &INTERLEAVED_MODEL_ENTRY,
+        ImaginedOptimiser::Trpo,
+        drive,
+    )?;
+    Ok(Box::new(trainer))
 }
 
-/// What the workers are built from.
-struct Recipe {
-    env_factory: EnvFactory,
-    model_factory: ModelFactory,
-    seed: u64,
-    settings: Settings,
-    config: AsyncConfig,
+fn build_interleaved_data(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
+    let drive = Drive::Interleaved(Schedule::PolicyWithData(table(&ctx.config, "interleaved")?));
+    let trainer = AsyncTrainer::new(ctx, &INTERLEAVED_DATA_ENTRY, ImaginedOptimiser::Trpo, drive)?;
+    Ok(Box::new(trainer))
 }
 
-impl Recipe {
-    /// An independent random stream for worker slot `slot` (its own counter per role).
-    fn rng(&self, slot: u32) -> ChaCha8Rng {
-        stream_rng(self.seed, Stream::Custom(800 + slot))
+/// How the workers run.
+pub enum Drive {
+    /// Each on its own thread, in parallel (the asynchronous framework).
+    Threads,
+    /// One after another on the caller's thread, in a fixed order (the partially-asynchronous
+    /// variants): reproducible under a seed.
+    Interleaved(Schedule),
+}
+
+/// The fixed orders of thesis Sec. 8.4.2-8.4.3, per run iteration of `N` =
+/// `async.rollouts_per_iteration` rollouts.
+pub enum Schedule {
+    /// Sec. 8.4.2: `N` rollouts, then `rounds` times `model_epochs` model epochs followed by
+    /// `policy_steps` policy steps in the updated model.
+    ModelWithPolicy(InterleavedConfig),
+    /// Sec. 8.4.3: model epochs until every member early-stopped (at most `max_model_epochs`),
+    /// then `N` times `policy_steps` policy steps followed by one new rollout.
+    PolicyWithData(InterleavedConfig),
+}
+
+/// The workers of one run.
+struct Crew {
+    model: ModelWorker,
+    policy: PolicyWorker,
+    data: Vec<DataWorker>,
+}
+
+impl Crew {
+    /// One run iteration of `schedule` with `rollouts` new rollouts.
+    fn run(&mut self, schedule: &Schedule, rollouts: usize) -> Result<()> {
+        match schedule {
+            Schedule::ModelWithPolicy(c) => {
+                self.collect(rollouts)?;
+                for _ in 0..c.rounds {
+                    for _ in 0..c.model_epochs {
+                        self.model.step()?;
+                    }
+                    for _ in 0..c.policy_steps {
+                        self.policy.step()?;
+                    }
+                }
+            }
+            Schedule::PolicyWithData(c) => {
+                for _ in 0..c.max_model_epochs {
+                    if self.model.step()? == Outcome::Idle {
+                        break;
+                    }
+                }
+                for _ in 0..rollouts {
+                    for _ in 0..c.policy_steps {
+                        self.policy.step()?;
+                    }
+                    self.collect(1)?;
+                }
+            }
+        }
+        Ok(())
     }
 
-    fn fresh_model(
-        &self,
-        obs_dim: usize,
-        act_dim: usize,
-        slot: u32,
-    ) -> Result<Box<dyn TrainableModel>> {
-        (self.model_factory)(obs_dim, act_dim, &mut self.rng(slot))
+    /// `n` rollouts by the first data worker.
+    fn collect(&mut self, n: usize) -> Result<()> {
+        for _ in 0..n {
+            self.data[0].step()?;
+        }
+        Ok(())
     }
 }
 
@@ -117,7 +191,11 @@ pub struct AsyncTrainer {
     name: &'static str,
     recipe: Recipe,
     servers: Servers,
+    /// The run on a Redis server (`redis` backend): its workers are other processes.
+    redis: Option<RedisRun>,
+    drive: Drive,
     workers: Vec<(String, JoinHandle<Result<()>>)>,
+    crew: Option<Crew>,
     started: bool,
     policy: GaussianMlpPolicy,
     policy_version: u64,
@@ -125,147 +203,104 @@ pub struct AsyncTrainer {
     model_version: u64,
     data: ModelData,
     progress: Progress,
-    obs_dim: usize,
-    act_dim: usize,
 }
 
 impl AsyncTrainer {
-    /// The coordinator of `entry`, improving the policy by `optimiser` in imagination.
+    /// The coordinator of `entry`, improving the policy by `optimiser` in imagination, its
+    /// workers run as `drive` says.
     pub fn new(
         ctx: BuildContext,
         entry: &'static AlgorithmEntry,
         optimiser: ImaginedOptimiser,
+        drive: Drive,
     ) -> Result<Self> {
-        let config: AsyncConfig = table(&ctx.config, "async")?;
-        config.validate()?;
-        let mut settings = Settings {
-            me_trpo: table(&ctx.config, "me_trpo")?,
-            policy: table(&ctx.config, "policy")?,
-            advantage: table(&ctx.config, "advantage")?,
-            trpo: table(&ctx.config, "trpo")?,
-            ppo: table(&ctx.config, "ppo")?,
-        };
-        settings.me_trpo.optimiser = optimiser;
-        if settings.me_trpo.imagined_rollouts == 0 {
-            return Err(Error::InvalidArgument(
-                "me_trpo.imagined_rollouts must be at least 1".into(),
-            ));
+        let recipe = Recipe::new(&ctx, entry.name, optimiser)?;
+        if let Drive::Interleaved(Schedule::ModelWithPolicy(c) | Schedule::PolicyWithData(c)) =
+            &drive
+        {
+            c.validate()?;
+            if recipe.config.data_workers != 1 {
+                return Err(Error::InvalidArgument(format!(
+                    "async.data_workers must be 1 for {}, got {}",
+                    entry.name, recipe.config.data_workers
+                )));
+            }
         }
-        let model_factory = ctx.model_factory.clone().ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "{} needs a dynamics model ([model] table)",
-                entry.name
-            ))
-        })?;
-        let probe = (ctx.env_factory)()?;
-        let (obs_dim, act_dim) = (
-            probe.observation_space().flat_dim(),
-            probe.action_space().flat_dim(),
-        );
-        let recipe = Recipe {
-            env_factory: ctx.env_factory.clone(),
-            model_factory,
-            seed: ctx.seed,
-            settings,
-            config,
+        let (servers, redis) = match recipe.config.backend {
+            Backend::Threads => (memory_servers(), None),
+            Backend::Redis => {
+                let run = crate::remote::connect(&recipe)?;
+                (run.servers(), Some(run))
+            }
         };
-        let mut policy_rng = stream_rng(ctx.seed, Stream::Policy);
-        let policy = GaussianMlpPolicy::new(
-            obs_dim,
-            act_dim,
-            recipe.settings.policy.clone(),
-            &mut policy_rng,
-        )?;
-        let model = recipe.fresh_model(obs_dim, act_dim, 0)?;
-        let data = ModelData::new(
-            recipe.config.buffer_capacity,
-            obs_dim,
-            act_dim,
-            recipe.config.validation_share,
-        )?;
+        if redis.is_some() && matches!(drive, Drive::Interleaved(_)) {
+            return Err(Error::InvalidArgument(format!(
+                "{} runs its workers itself: async.backend must be \"threads\"",
+                entry.name
+            )));
+        }
         Ok(Self {
             name: entry.name,
-            recipe,
-            servers: memory_servers(),
+            servers,
+            redis,
+            drive,
             workers: Vec::new(),
+            crew: None,
             started: false,
-            policy,
+            policy: recipe.fresh_policy()?,
             policy_version: 0,
-            model,
+            model: recipe.fresh_model(0)?,
             model_version: 0,
-            data,
+            data: recipe.empty_data()?,
             progress: Progress::default(),
-            obs_dim,
-            act_dim,
+            recipe,
         })
     }
 
     /// Seeds the servers with the current policy (and model, once fitted) and starts every
     /// worker on its own thread.
     fn start(&mut self) -> Result<()> {
-        let (obs_dim, act_dim) = (self.obs_dim, self.act_dim);
         let servers = self.servers.clone();
+        if let Some(run) = &self.redis {
+            run.create(&RunMeta {
+                algo: self.name.to_string(),
+                obs_dim: self.recipe.dims.0,
+                act_dim: self.recipe.dims.1,
+            })?;
+        }
         self.policy_version = servers
             .policy
             .push(encode_tensors(&policy_tensors(&self.policy))?)?;
         let r = &self.recipe;
-        let mut model = r.fresh_model(obs_dim, act_dim, 1)?;
+        let mut model = None;
         if self.progress.model_fitted {
             let tensors = self.model.named_tensors()?;
-            model.load_named_tensors(&tensors)?;
             self.model_version = servers.model.push(encode_tensors(&tensors)?)?;
+            model = Some(tensors);
         }
-        let mut workers: Vec<Box<dyn Worker>> = vec![Box::new(ModelWorker::new(
-            model,
-            self.data.clone(),
-            r.config.moving_average_weight,
-            r.rng(2),
-            servers.clone(),
-        )?)];
-
-        let c = &r.settings.me_trpo;
-        let mut env = (r.env_factory)()?;
-        let horizon = c
-            .imagined_horizon
-            .or(env.spec().max_episode_steps)
-            .unwrap_or(DEFAULT_MAX_EPISODE_STEPS);
-        let mut pool_rng = r.rng(3);
-        let imagination = Imagination {
-            start_pool: real_start_states(
-                env.as_mut(),
-                &mut pool_rng,
-                c.start_state_pool.max(c.imagined_rollouts),
-            )?,
-            rollouts: c.imagined_rollouts,
-            task: env.task_functions(),
-            model_env: c.model_env.clone(),
+        if self.redis.is_some() {
+            // The workers are `mbrl-cli worker` processes.
+            self.started = true;
+            return Ok(());
+        }
+        let crew = Crew {
+            model: r.model_worker(self.data.clone(), model.as_ref(), servers.clone())?,
+            policy: r.policy_worker(self.policy.snapshot()?, servers.clone())?,
+            data: (0..r.config.data_workers as u32)
+                .map(|index| r.data_worker(index, &self.policy, servers.clone()))
+                .collect::<Result<Vec<_>>>()?,
         };
-        let policy = self.policy.snapshot()?;
-        let s = &r.settings;
-        let update = ImaginedUpdate::new(
-            &policy,
-            c.optimiser,
-            (&s.advantage, &s.trpo, &s.ppo),
-            horizon,
-        )?;
-        workers.push(Box::new(PolicyWorker::new(
-            policy,
-            update,
-            r.fresh_model(obs_dim, act_dim, 4)?,
-            imagination,
-            r.rng(5),
-            servers.clone(),
-        )));
-        for index in 0..r.config.data_workers as u32 {
-            workers.push(Box::new(DataWorker::new(
-                index as u64,
-                (r.env_factory)()?,
-                self.policy.snapshot()?,
-                &r.config,
-                (r.rng(100 + 2 * index), r.rng(101 + 2 * index)),
-                servers.clone(),
-            )?));
+        self.started = true;
+        if let Drive::Interleaved(_) = self.drive {
+            self.crew = Some(crew);
+            return Ok(());
         }
+        let mut workers: Vec<Box<dyn Worker>> = vec![Box::new(crew.model), Box::new(crew.policy)];
+        workers.extend(
+            crew.data
+                .into_iter()
+                .map(|w| Box::new(w) as Box<dyn Worker>),
+        );
         for worker in workers {
             let role = worker.role();
             let control = servers.control.clone();
@@ -277,7 +312,6 @@ impl AsyncTrainer {
                 })?;
             self.workers.push((role, handle));
         }
-        self.started = true;
         Ok(())
     }
 
@@ -302,12 +336,26 @@ impl AsyncTrainer {
     /// Reads new rollouts until `target` have arrived in total; returns this call's.
     fn receive_until(&mut self, target: u64) -> Result<(Vec<RolloutRecord>, Vec<f64>)> {
         let (mut records, mut staleness) = (Vec::new(), Vec::new());
+        let timeout = Duration::from_secs_f64(self.recipe.config.worker_timeout_seconds);
+        let mut last_arrival = Instant::now();
         while self.progress.rollouts < target {
             self.failed_worker()?;
+            if last_arrival.elapsed() > timeout {
+                let _ = self.servers.control.request_stop();
+                return Err(Error::InvalidArgument(format!(
+                    "no rollout arrived for {:.0} s (async.worker_timeout_seconds): are the data \
+                     workers running? With async.backend = \"redis\" start them with \
+                     `mbrl-cli worker --role data`",
+                    timeout.as_secs_f64()
+                )));
+            }
             let new = self
                 .servers
                 .rollouts
                 .take_new(COORDINATOR_READER, Duration::from_millis(100))?;
+            if !new.is_empty() {
+                last_arrival = Instant::now();
+            }
             let newest_policy = self.servers.policy.version()?;
             for bytes in new {
                 let record = RolloutRecord::decode(&bytes)?;
@@ -409,6 +457,9 @@ impl Algorithm for AsyncTrainer {
         }
         let per_iteration = self.recipe.config.rollouts_per_iteration as u64;
         self.servers.control.add_budget(per_iteration)?;
+        if let (Drive::Interleaved(schedule), Some(crew)) = (&self.drive, &mut self.crew) {
+            crew.run(schedule, per_iteration as usize)?;
+        }
         let target = self.progress.rollouts + per_iteration;
         let (records, staleness) = self.receive_until(target)?;
         self.pull_newest()?;
@@ -468,6 +519,14 @@ impl Algorithm for AsyncTrainer {
         if self.started {
             return Err(Error::InvalidArgument(
                 "an asynchronous run restores its checkpoint before its workers start".into(),
+            ));
+        }
+        if self.redis.is_some() {
+            return Err(Error::InvalidArgument(
+                "a run on the redis backend cannot resume from a checkpoint yet (its model \
+                 worker would start without the real data); resume it with async.backend = \
+                 \"threads\""
+                    .into(),
             ));
         }
         load_learner_tensors(&self.policy, self.model.as_mut(), &mut self.data, &tensors)?;

@@ -11,6 +11,7 @@ use mbrl_async::trainer::ASYNC_ME_TRPO_ENTRY;
 use mbrl_core::algorithm::{Algorithm, BuildContext};
 use mbrl_core::policy::RandomPolicy;
 use mbrl_core::rollout::{eval_seeds, evaluate};
+use mbrl_core::testing::learning_curve;
 use mbrl_envs::point2d::OptimalPolicy as Optimal;
 use mbrl_envs::{make_factory, EnvConfig};
 use mbrl_models::{ensemble_factory, EarlyStoppingRule, EnsembleConfig};
@@ -42,19 +43,7 @@ fn build(name: &str, hidden: usize, config: serde_json::Value) -> Box<dyn Algori
 /// Trains `iterations` iterations, returning (real steps, evaluation return) after each.
 fn train(algo: &mut dyn Algorithm, name: &str, iterations: u64, seeds: &[u64]) -> Vec<(u64, f64)> {
     let factory = make_factory(&env(name)).unwrap();
-    (1..=iterations)
-        .map(|i| {
-            let stats = algo.train_iteration(i).unwrap();
-            let ret = evaluate(factory().unwrap().as_mut(), algo.policy(), seeds)
-                .unwrap()
-                .mean_return();
-            eprintln!(
-                "{name} iteration {i}: {} real steps, return {ret:.2}, {:?}",
-                stats.env_steps, stats.metrics
-            );
-            (stats.env_steps, ret)
-        })
-        .collect()
+    learning_curve(algo, &factory, seeds, iterations).unwrap()
 }
 
 #[test]

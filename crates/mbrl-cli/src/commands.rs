@@ -71,6 +71,34 @@ fn run_config_path(run: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// `mbrl-cli worker`: one worker of an asynchronous run on the Redis backend.
+pub fn worker(role: &str, config_path: &Path, index: u32, set: &[String]) -> Result<()> {
+    let role: mbrl_async::remote::Role = role.parse().map_err(|e| UsageError(format!("{e}")))?;
+    let config = config::load(Some(config_path), set)?;
+    algorithms::find(&config.algo)
+        .ok_or_else(|| UsageError(format!("unknown algorithm `{}`", config.algo)))?;
+    let ctx = BuildContext {
+        env_factory: mbrl_envs::make_factory(&config.env)?,
+        model_factory: Some(mbrl_models::ensemble_factory(config.model.clone())?),
+        seed: config.seed,
+        config: config.to_json(),
+    };
+    eprintln!(
+        "{role} worker{} of {} (run `{}` at {})",
+        if role == mbrl_async::remote::Role::Data {
+            format!(" {index}")
+        } else {
+            String::new()
+        },
+        config.algo,
+        config.asynchronous.run_id,
+        mbrl_async::redis_backend::masked(&config.asynchronous.redis_url)
+    );
+    mbrl_async::remote::run_worker(ctx, &config.algo, role, index)?;
+    eprintln!("{role} worker: the run ended");
+    Ok(())
+}
+
 /// `mbrl-cli train`.
 pub fn train(args: TrainArgs) -> Result<()> {
     let (config, dir, resuming) = match &args.resume {

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::Path;
 
 use mbrl_adapt::config::AdaptConfig;
-use mbrl_async::config::AsyncConfig;
+use mbrl_async::config::{AsyncConfig, InterleavedConfig};
 use mbrl_core::runner::RunConfig;
 use mbrl_envs::registry::{check_task_family, registry as env_registry};
 use mbrl_envs::EnvConfig;
@@ -105,6 +105,9 @@ pub struct ExperimentConfig {
     /// Asynchronous ME-TRPO and ME-PPO: worker pacing and reports (thesis Ch. 8).
     #[serde(default, rename = "async")]
     pub asynchronous: AsyncConfig,
+    /// The partially-asynchronous ME-TRPO variants (thesis Sec. 8.4.2-8.4.3).
+    #[serde(default)]
+    pub interleaved: InterleavedConfig,
 }
 
 impl ExperimentConfig {
@@ -398,6 +401,7 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
         config.maac.validate(),
         config.adapt.validate(),
         config.asynchronous.validate(),
+        config.interleaved.validate(),
     ] {
         check.map_err(|e| {
             let message = e.to_string();
@@ -412,6 +416,7 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
                         "maac.",
                         "adapt.",
                         "async.",
+                        "interleaved.",
                     ]
                     .iter()
                     .any(|t| w.starts_with(t))

@@ -39,6 +39,23 @@ enum Command {
         #[arg(long, value_name = "RUN_DIR")]
         resume: Option<PathBuf>,
     },
+    /// Run one worker of an asynchronous run whose servers are in Redis (`async.backend =
+    /// "redis"`; start `mbrl-cli train` with the same config to coordinate). It stops when the
+    /// run ends.
+    Worker {
+        /// The worker's job: data, model or policy.
+        #[arg(long)]
+        role: String,
+        /// TOML config file (the coordinator's).
+        #[arg(long)]
+        config: PathBuf,
+        /// A data worker's number (0, 1, ...: each robot its own).
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        /// Override a config value (repeatable).
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+        set: Vec<String>,
+    },
     /// Evaluate the newest checkpoint of a run (deterministic actions, or MPC with --planner).
     Eval {
         /// Run directory.
@@ -234,6 +251,12 @@ fn main() -> ExitCode {
             threshold,
             log_x,
         } => mbrl_cli::plot::plot(&runs, &out, &x, &y, title.as_deref(), threshold, log_x),
+        Command::Worker {
+            role,
+            config,
+            index,
+            set,
+        } => commands::worker(&role, &config, index, &set),
         Command::Envs => commands::envs(),
         Command::Algos => commands::algos(),
         Command::Validate { config, set } => commands::validate(&config, &set),

@@ -249,6 +249,31 @@ impl crate::model::DynamicsModel for ScaledDriftEnsemble {
     }
 }
 
+/// Trains `algo` for `iterations` iterations and evaluates its policy after each on the
+/// episodes of `seeds` in an environment of `factory`: `(real steps, mean return)` per
+/// iteration, each also printed to stderr (the learning tests' curves).
+pub fn learning_curve(
+    algo: &mut dyn crate::algorithm::Algorithm,
+    factory: &crate::env::EnvFactory,
+    seeds: &[u64],
+    iterations: u64,
+) -> Result<Vec<(u64, f64)>> {
+    (1..=iterations)
+        .map(|i| {
+            let stats = algo.train_iteration(i)?;
+            let ret =
+                crate::rollout::evaluate(factory()?.as_mut(), algo.policy(), seeds)?.mean_return();
+            eprintln!(
+                "{} iteration {i}: {} real steps, return {ret:.3}, {:?}",
+                algo.name(),
+                stats.env_steps,
+                stats.metrics
+            );
+            Ok((stats.env_steps, ret))
+        })
+        .collect()
+}
+
 /// The largest absolute elementwise difference of two tensors of one shape (for assertions).
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
     Ok((a - b)?

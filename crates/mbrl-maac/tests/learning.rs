@@ -17,6 +17,7 @@ use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext};
 use mbrl_core::policy::RandomPolicy;
 use mbrl_core::resume_check::check_resume;
 use mbrl_core::rollout::{eval_seeds, evaluate};
+use mbrl_core::testing::learning_curve;
 use mbrl_envs::{make_factory, EnvConfig};
 use mbrl_maac::trainer::{MAAC_ENTRY, MBPO_ENTRY, SAC_ENTRY};
 use mbrl_models::{ensemble_factory, EarlyStoppingRule, EnsembleConfig, Head};
@@ -58,21 +59,7 @@ fn build(entry: &AlgorithmEntry, seed: u64, config: serde_json::Value) -> Box<dy
 /// Mean return of 10 deterministic evaluation episodes after each iteration.
 fn curve(algo: &mut dyn Algorithm, iterations: u64) -> Vec<(u64, f64)> {
     let factory = make_factory(&pendulum()).unwrap();
-    let seeds = eval_seeds(123, 10);
-    (1..=iterations)
-        .map(|i| {
-            let stats = algo.train_iteration(i).unwrap();
-            let ret = evaluate(factory().unwrap().as_mut(), algo.policy(), &seeds)
-                .unwrap()
-                .mean_return();
-            eprintln!(
-                "{} iteration {i}: {} real steps, eval {ret:.1}",
-                algo.name(),
-                stats.env_steps
-            );
-            (stats.env_steps, ret)
-        })
-        .collect()
+    learning_curve(algo, &factory, &eval_seeds(123, 10), iterations).unwrap()
 }
 
 /// The learning settings of the module docs; `small` uses 64-64 actor and critics.
