@@ -21,6 +21,7 @@ pub mod codec;
 pub mod config;
 pub mod data_worker;
 pub mod memory;
+pub mod meta_improver;
 pub mod model_worker;
 pub mod policy_worker;
 pub mod recipe;

@@ -1,6 +1,7 @@
-//! The policy-improvement worker (thesis Algorithm 8): pull the newest model, imagine
-//! rollouts from real start states, take one TRPO step or PPO update (the code of ME-TRPO's
-//! policy phase, `mbrl_policy_opt::imagined_update`), push the policy.
+//! The policy-improvement worker (thesis Algorithm 8): pull the newest model, take one policy
+//! improvement step in it, push the policy. The step is the learner's own: ME-TRPO's (and
+//! ME-PPO's) imagined TRPO step or PPO update ([`TrpoImprover`], from
+//! `mbrl_policy_opt::imagined_update`) or one MB-MPO meta step (`crate::meta_improver`).
 
 use std::sync::Arc;
 
@@ -19,7 +20,19 @@ use crate::codec::{decode_tensors, encode_tensors};
 use crate::servers::Servers;
 use crate::worker::{Outcome, Worker};
 
-/// What the policy worker imagines in.
+/// One policy improvement step in a learned model.
+pub trait Improver: Send {
+    /// The policy it improves (pushed after every step).
+    fn policy(&self) -> &GaussianMlpPolicy;
+    /// One step in `model`; returns the imagined return it saw (post-update for MB-MPO).
+    fn improve(
+        &mut self,
+        model: Arc<dyn DynamicsModel + Sync>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<f64>;
+}
+
+/// What ME-TRPO's step imagines in.
 pub struct Imagination {
     /// Real start states to draw from, `[pool, obs_dim]`.
     pub start_pool: Tensor,
@@ -31,37 +44,59 @@ pub struct Imagination {
     pub model_env: ModelEnvConfig,
 }
 
+/// ME-TRPO's (ME-PPO's) step: imagined rollouts from real start states, then one TRPO step or
+/// PPO update.
+pub struct TrpoImprover {
+    /// The improved policy.
+    pub policy: GaussianMlpPolicy,
+    /// The optimiser state.
+    pub update: ImaginedUpdate,
+    /// Start states, task and model options.
+    pub imagination: Imagination,
+}
+
+impl Improver for TrpoImprover {
+    fn policy(&self) -> &GaussianMlpPolicy {
+        &self.policy
+    }
+
+    fn improve(
+        &mut self,
+        model: Arc<dyn DynamicsModel + Sync>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<f64> {
+        let im = &self.imagination;
+        let model_env = ModelEnv::new(model, im.task.clone(), im.model_env.clone())?;
+        let starts = draw_rows(&im.start_pool, im.rollouts, rng)?;
+        self.update.step(&model_env, &self.policy, &starts, rng)
+    }
+}
+
 /// The policy worker.
 pub struct PolicyWorker {
-    policy: GaussianMlpPolicy,
-    update: ImaginedUpdate,
+    improver: Box<dyn Improver>,
     /// Receives the pulled parameters (built by the run's model factory).
     model: Box<dyn TrainableModel>,
     model_version: u64,
     frozen: Option<Arc<dyn DynamicsModel + Sync>>,
-    imagination: Imagination,
     rng: ChaCha8Rng,
     servers: Servers,
     steps: u64,
 }
 
 impl PolicyWorker {
-    /// Improves `policy` by `update` in the models the server delivers into `model`.
+    /// Improves the policy by `improver` in the models the server delivers into `model`.
     pub fn new(
-        policy: GaussianMlpPolicy,
-        update: ImaginedUpdate,
+        improver: Box<dyn Improver>,
         model: Box<dyn TrainableModel>,
-        imagination: Imagination,
         rng: ChaCha8Rng,
         servers: Servers,
     ) -> Self {
         Self {
-            policy,
-            update,
+            improver,
             model,
             model_version: 0,
             frozen: None,
-            imagination,
             rng,
             servers,
             steps: 0,
@@ -84,18 +119,9 @@ impl Worker for PolicyWorker {
         let Some(model) = self.frozen.clone() else {
             return Ok(Outcome::Idle);
         };
-        let im = &self.imagination;
-        let model_env = ModelEnv::new(model, im.task.clone(), im.model_env.clone())?;
-        let starts = draw_rows(&im.start_pool, im.rollouts, &mut self.rng)?;
-        let imagined_return = self
-            .update
-            .step(&model_env, &self.policy, &starts, &mut self.rng)?;
-        let norm = self
-            .policy
-            .flat_params()?
-            .sqr()?
-            .sum_all()?
-            .to_scalar::<f32>()?;
+        let imagined_return = self.improver.improve(model, &mut self.rng)?;
+        let policy = self.improver.policy();
+        let norm = policy.flat_params()?.sqr()?.sum_all()?.to_scalar::<f32>()?;
         self.steps += 1;
         if !norm.is_finite() || !imagined_return.is_finite() {
             return Err(Error::NonFinite {
@@ -107,7 +133,7 @@ impl Worker for PolicyWorker {
         }
         self.servers
             .policy
-            .push(encode_tensors(&policy_tensors(&self.policy))?)?;
+            .push(encode_tensors(&policy_tensors(policy))?)?;
         let control = &self.servers.control;
         control.report("policy_steps", self.steps as f64)?;
         control.report("imagined_return", imagined_return)?;

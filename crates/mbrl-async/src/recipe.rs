@@ -20,19 +20,37 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::AsyncConfig;
 use crate::data_worker::DataWorker;
+use crate::meta_improver::MetaImprover;
 use crate::model_worker::ModelWorker;
-use crate::policy_worker::{Imagination, PolicyWorker};
+use crate::policy_worker::{Imagination, Improver, PolicyWorker, TrpoImprover};
 use crate::servers::Servers;
 
 /// Observation and action widths.
 pub type Dims = (usize, usize);
+
+/// How the policy worker improves the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Improvement {
+    /// ME-TRPO's imagined TRPO step (`[me_trpo]`, `[trpo]`).
+    Trpo,
+    /// ME-PPO's imagined PPO update (`[me_trpo]`, `[ppo]`).
+    Ppo,
+    /// One MB-MPO meta step (`[mb_mpo]`, `[trpo]`).
+    MbMpo,
+}
+
+/// The settings tables of the policy step.
+enum StepSettings {
+    MeTrpo(Settings),
+    MbMpo(mbrl_meta::mb_mpo::Settings),
+}
 
 /// The ingredients of a run's workers.
 pub struct Recipe {
     env_factory: EnvFactory,
     model_factory: ModelFactory,
     seed: u64,
-    settings: Settings,
+    settings: StepSettings,
     /// The `[async]` table.
     pub config: AsyncConfig,
     /// Observation and action widths of the run's environment.
@@ -40,23 +58,46 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    /// The recipe of `algo` (for messages) improving its policy by `optimiser`.
-    pub fn new(ctx: &BuildContext, algo: &str, optimiser: ImaginedOptimiser) -> Result<Self> {
+    /// The recipe of `algo` (for messages) improving its policy by `improvement`.
+    pub fn new(ctx: &BuildContext, algo: &str, improvement: Improvement) -> Result<Self> {
         let config: AsyncConfig = table(&ctx.config, "async")?;
         config.validate()?;
-        let mut settings = Settings {
-            me_trpo: table(&ctx.config, "me_trpo")?,
-            policy: table(&ctx.config, "policy")?,
-            advantage: table(&ctx.config, "advantage")?,
-            trpo: table(&ctx.config, "trpo")?,
-            ppo: table(&ctx.config, "ppo")?,
+        let settings = match improvement {
+            Improvement::Trpo | Improvement::Ppo => {
+                let mut settings = Settings {
+                    me_trpo: table(&ctx.config, "me_trpo")?,
+                    policy: table(&ctx.config, "policy")?,
+                    advantage: table(&ctx.config, "advantage")?,
+                    trpo: table(&ctx.config, "trpo")?,
+                    ppo: table(&ctx.config, "ppo")?,
+                };
+                settings.me_trpo.optimiser = match improvement {
+                    Improvement::Ppo => ImaginedOptimiser::Ppo,
+                    _ => ImaginedOptimiser::Trpo,
+                };
+                if settings.me_trpo.imagined_rollouts == 0 {
+                    return Err(Error::InvalidArgument(
+                        "me_trpo.imagined_rollouts must be at least 1".into(),
+                    ));
+                }
+                StepSettings::MeTrpo(settings)
+            }
+            Improvement::MbMpo => {
+                let settings = mbrl_meta::mb_mpo::Settings {
+                    mb_mpo: table(&ctx.config, "mb_mpo")?,
+                    policy: table(&ctx.config, "policy")?,
+                    advantage: table(&ctx.config, "advantage")?,
+                    trpo: table(&ctx.config, "trpo")?,
+                };
+                settings.mb_mpo.validate()?;
+                if settings.mb_mpo.model_bias_max.is_some() {
+                    return Err(Error::InvalidArgument(format!(
+                        "mb_mpo.model_bias_max (the biased-model study) is not available in {algo}"
+                    )));
+                }
+                StepSettings::MbMpo(settings)
+            }
         };
-        settings.me_trpo.optimiser = optimiser;
-        if settings.me_trpo.imagined_rollouts == 0 {
-            return Err(Error::InvalidArgument(
-                "me_trpo.imagined_rollouts must be at least 1".into(),
-            ));
-        }
         let model_factory = ctx.model_factory.clone().ok_or_else(|| {
             Error::InvalidArgument(format!("{algo} needs a dynamics model ([model] table)"))
         })?;
@@ -88,12 +129,11 @@ impl Recipe {
     /// The run's initial policy (from the seed's policy stream, as the sequential trainers).
     pub fn fresh_policy(&self) -> Result<GaussianMlpPolicy> {
         let mut rng = stream_rng(self.seed, Stream::Policy);
-        GaussianMlpPolicy::new(
-            self.dims.0,
-            self.dims.1,
-            self.settings.policy.clone(),
-            &mut rng,
-        )
+        let config = match &self.settings {
+            StepSettings::MeTrpo(s) => &s.policy,
+            StepSettings::MbMpo(s) => &s.policy,
+        };
+        GaussianMlpPolicy::new(self.dims.0, self.dims.1, config.clone(), &mut rng)
     }
 
     /// Empty real-data buffers with the run's capacity and validation share.
@@ -128,31 +168,49 @@ impl Recipe {
         policy: GaussianMlpPolicy,
         servers: Servers,
     ) -> Result<PolicyWorker> {
-        let c = &self.settings.me_trpo;
         let mut env = (self.env_factory)()?;
-        let horizon = c
-            .imagined_horizon
+        let (imagined_horizon, pool) = match &self.settings {
+            StepSettings::MeTrpo(s) => (
+                s.me_trpo.imagined_horizon,
+                s.me_trpo.start_state_pool.max(s.me_trpo.imagined_rollouts),
+            ),
+            StepSettings::MbMpo(s) => (s.mb_mpo.imagined_horizon, s.mb_mpo.start_state_pool),
+        };
+        let horizon = imagined_horizon
             .or(env.spec().max_episode_steps)
             .unwrap_or(DEFAULT_MAX_EPISODE_STEPS);
-        let pool = c.start_state_pool.max(c.imagined_rollouts);
-        let imagination = Imagination {
-            start_pool: real_start_states(env.as_mut(), &mut self.rng(3), pool)?,
-            rollouts: c.imagined_rollouts,
-            task: env.task_functions(),
-            model_env: c.model_env.clone(),
+        let start_pool = real_start_states(env.as_mut(), &mut self.rng(3), pool)?;
+        let improver: Box<dyn Improver> = match &self.settings {
+            StepSettings::MeTrpo(s) => {
+                let c = &s.me_trpo;
+                let update = ImaginedUpdate::new(
+                    &policy,
+                    c.optimiser,
+                    (&s.advantage, &s.trpo, &s.ppo),
+                    horizon,
+                )?;
+                Box::new(TrpoImprover {
+                    policy,
+                    update,
+                    imagination: Imagination {
+                        start_pool,
+                        rollouts: c.imagined_rollouts,
+                        task: env.task_functions(),
+                        model_env: c.model_env.clone(),
+                    },
+                })
+            }
+            StepSettings::MbMpo(s) => Box::new(MetaImprover::new(
+                policy,
+                s.clone(),
+                horizon,
+                start_pool,
+                env.task_functions(),
+            )?),
         };
-        let s = &self.settings;
-        let update = ImaginedUpdate::new(
-            &policy,
-            c.optimiser,
-            (&s.advantage, &s.trpo, &s.ppo),
-            horizon,
-        )?;
         Ok(PolicyWorker::new(
-            policy,
-            update,
+            improver,
             self.fresh_model(4)?,
-            imagination,
             self.rng(5),
             servers,
         ))

@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 
 use mbrl_core::algorithm::BuildContext;
 use mbrl_core::{Error, Result};
-use mbrl_policy_opt::me_trpo::ImaginedOptimiser;
 use mbrl_policy_opt::model_free::load_policy_tensors;
 
 use crate::codec::{decode_tensors, RolloutRecord};
 use crate::config::Backend;
-use crate::recipe::Recipe;
+use crate::recipe::{Improvement, Recipe};
 use crate::redis_backend::{RedisRun, RunMeta};
 use crate::servers::Servers;
 use crate::worker::{run_until_stopped, Worker, MODEL_READER};
@@ -56,13 +55,14 @@ impl fmt::Display for Role {
     }
 }
 
-/// The optimiser of a registered asynchronous algorithm.
-pub fn optimiser_of(algo: &str) -> Result<ImaginedOptimiser> {
+/// The policy step of a registered asynchronous algorithm.
+pub fn improvement_of(algo: &str) -> Result<Improvement> {
     match algo {
-        "async-me-trpo" => Ok(ImaginedOptimiser::Trpo),
-        "async-me-ppo" => Ok(ImaginedOptimiser::Ppo),
+        "async-me-trpo" => Ok(Improvement::Trpo),
+        "async-me-ppo" => Ok(Improvement::Ppo),
+        "async-mb-mpo" => Ok(Improvement::MbMpo),
         other => Err(Error::InvalidArgument(format!(
-            "`{other}` has no remote workers; valid: async-me-trpo, async-me-ppo"
+            "`{other}` has no remote workers; valid: async-me-trpo, async-me-ppo, async-mb-mpo"
         ))),
     }
 }
@@ -80,7 +80,7 @@ pub fn connect(recipe: &Recipe) -> Result<RedisRun> {
 
 /// Runs worker `role` (data worker number `index`) of `algo` until the run stops.
 pub fn run_worker(ctx: BuildContext, algo: &str, role: Role, index: u32) -> Result<()> {
-    let recipe = Recipe::new(&ctx, algo, optimiser_of(algo)?)?;
+    let recipe = Recipe::new(&ctx, algo, improvement_of(algo)?)?;
     let run = connect(&recipe)?;
     run.join(&RunMeta {
         algo: algo.to_string(),

@@ -24,7 +24,6 @@ use mbrl_core::model::TrainableModel;
 use mbrl_core::policy::Policy;
 use mbrl_core::{Error, Result};
 use mbrl_policy_opt::gaussian_mlp::GaussianMlpPolicy;
-use mbrl_policy_opt::me_trpo::ImaginedOptimiser;
 use mbrl_policy_opt::model_data::{
     learner_tensors, load_learner_tensors, mean_finished_return, model_and_policy_planning_parts,
     ModelData,
@@ -38,7 +37,7 @@ use crate::data_worker::DataWorker;
 use crate::memory::memory_servers;
 use crate::model_worker::ModelWorker;
 use crate::policy_worker::PolicyWorker;
-use crate::recipe::Recipe;
+use crate::recipe::{Improvement, Recipe};
 use crate::redis_backend::{RedisRun, RunMeta};
 use crate::servers::Servers;
 use crate::worker::{run_until_stopped, Outcome, Worker, COORDINATOR_READER};
@@ -59,6 +58,14 @@ pub const ASYNC_ME_PPO_ENTRY: AlgorithmEntry = AlgorithmEntry {
     build: build_me_ppo,
 };
 
+/// Registry entry of asynchronous MB-MPO.
+pub const ASYNC_MB_MPO_ENTRY: AlgorithmEntry = AlgorithmEntry {
+    name: "async-mb-mpo",
+    description: "asynchronous MB-MPO: data, model and policy (meta-step) workers in parallel",
+    reference: "thesis Ch. 8, Algorithms 6-8",
+    build: build_mb_mpo,
+};
+
 /// Registry entry of the partially-asynchronous ME-TRPO of Sec. 8.4.2.
 pub const INTERLEAVED_MODEL_ENTRY: AlgorithmEntry = AlgorithmEntry {
     name: "me-trpo-interleaved-model",
@@ -77,13 +84,18 @@ pub const INTERLEAVED_DATA_ENTRY: AlgorithmEntry = AlgorithmEntry {
 
 fn build_me_trpo(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
     let drive = Drive::Threads;
-    let trainer = AsyncTrainer::new(ctx, &ASYNC_ME_TRPO_ENTRY, ImaginedOptimiser::Trpo, drive)?;
+    let trainer = AsyncTrainer::new(ctx, &ASYNC_ME_TRPO_ENTRY, Improvement::Trpo, drive)?;
     Ok(Box::new(trainer))
 }
 
 fn build_me_ppo(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
     let drive = Drive::Threads;
-    let trainer = AsyncTrainer::new(ctx, &ASYNC_ME_PPO_ENTRY, ImaginedOptimiser::Ppo, drive)?;
+    let trainer = AsyncTrainer::new(ctx, &ASYNC_ME_PPO_ENTRY, Improvement::Ppo, drive)?;
+    Ok(Box::new(trainer))
+}
+
+fn build_mb_mpo(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
+    let trainer = AsyncTrainer::new(ctx, &ASYNC_MB_MPO_ENTRY, Improvement::MbMpo, Drive::Threads)?;
     Ok(Box::new(trainer))
 }
 
@@ -92,18 +104,13 @@ fn build_interleaved_model(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
         &ctx.config,
         "interleaved",
     )?));
-    let trainer = AsyncTrainer::new(
-        ctx,
-        &INTERLEAVED_MODEL_ENTRY,
-        ImaginedOptimiser::Trpo,
-        drive,
-    )?;
+    let trainer = AsyncTrainer::new(ctx, &INTERLEAVED_MODEL_ENTRY, Improvement::Trpo, drive)?;
     Ok(Box::new(trainer))
 }
 
 fn build_interleaved_data(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
     let drive = Drive::Interleaved(Schedule::PolicyWithData(table(&ctx.config, "interleaved")?));
-    let trainer = AsyncTrainer::new(ctx, &INTERLEAVED_DATA_ENTRY, ImaginedOptimiser::Trpo, drive)?;
+    let trainer = AsyncTrainer::new(ctx, &INTERLEAVED_DATA_ENTRY, Improvement::Trpo, drive)?;
     Ok(Box::new(trainer))
 }
 
@@ -206,15 +213,15 @@ pub struct AsyncTrainer {
 }
 
 impl AsyncTrainer {
-    /// The coordinator of `entry`, improving the policy by `optimiser` in imagination, its
+    /// The coordinator of `entry`, improving the policy by `improvement` in imagination, its
     /// workers run as `drive` says.
     pub fn new(
         ctx: BuildContext,
         entry: &'static AlgorithmEntry,
-        optimiser: ImaginedOptimiser,
+        improvement: Improvement,
         drive: Drive,
     ) -> Result<Self> {
-        let recipe = Recipe::new(&ctx, entry.name, optimiser)?;
+        let recipe = Recipe::new(&ctx, entry.name, improvement)?;
         if let Drive::Interleaved(Schedule::ModelWithPolicy(c) | Schedule::PolicyWithData(c)) =
             &drive
         {

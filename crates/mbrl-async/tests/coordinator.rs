@@ -8,12 +8,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::time::{Duration, Instant};
 
+use mbrl_async::recipe::Improvement;
 use mbrl_async::trainer::{AsyncTrainer, Drive, ASYNC_ME_PPO_ENTRY, ASYNC_ME_TRPO_ENTRY};
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext};
 use mbrl_core::rollout::{eval_seeds, evaluate};
 use mbrl_envs::{make_factory, EnvConfig};
 use mbrl_models::{ensemble_factory, EnsembleConfig};
-use mbrl_policy_opt::me_trpo::ImaginedOptimiser;
 
 /// `point2d` episodes are 30 steps long.
 const EPISODE: u64 = 30;
@@ -108,13 +108,8 @@ fn the_model_worker_takes_every_rollout_exactly_once() {
         seed: 5,
         config: config(),
     };
-    let mut algo = AsyncTrainer::new(
-        ctx,
-        &ASYNC_ME_TRPO_ENTRY,
-        ImaginedOptimiser::Trpo,
-        Drive::Threads,
-    )
-    .unwrap();
+    let mut algo =
+        AsyncTrainer::new(ctx, &ASYNC_ME_TRPO_ENTRY, Improvement::Trpo, Drive::Threads).unwrap();
     let mut last = None;
     for i in 1..=3 {
         last = Some(algo.train_iteration(i).unwrap());

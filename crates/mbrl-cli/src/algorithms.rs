@@ -23,6 +23,7 @@ pub fn registry() -> Vec<&'static AlgorithmEntry> {
         &mbrl_adapt::trainer::MB_DE_ENTRY,
         &mbrl_async::trainer::ASYNC_ME_TRPO_ENTRY,
         &mbrl_async::trainer::ASYNC_ME_PPO_ENTRY,
+        &mbrl_async::trainer::ASYNC_MB_MPO_ENTRY,
         &mbrl_async::trainer::INTERLEAVED_MODEL_ENTRY,
         &mbrl_async::trainer::INTERLEAVED_DATA_ENTRY,
     ]

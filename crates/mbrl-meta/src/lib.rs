@@ -37,6 +37,7 @@ pub mod maml_trpo;
 pub mod maml_vpg;
 pub mod mb_mpo;
 pub mod meta_objective;
+pub mod meta_step;
 pub mod plasticity;
 pub mod promp;
 pub mod samples;

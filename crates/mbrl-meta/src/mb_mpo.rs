@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
 use mbrl_core::biased_model::{check_bias_settings, maybe_biased};
 use mbrl_core::checkpoint::{state_from_json, state_to_json};
@@ -38,9 +38,7 @@ use mbrl_core::rollout::{rollout_episode, DEFAULT_MAX_EPISODE_STEPS};
 use mbrl_core::seeding::{stream_rng, Stream};
 use mbrl_core::{Error, Result};
 use mbrl_policy_opt::advantages::AdvantageConfig;
-use mbrl_policy_opt::baseline::LinearFeatureBaseline;
 use mbrl_policy_opt::gaussian_mlp::{GaussianMlpPolicy, PolicyConfig};
-use mbrl_policy_opt::imagination::imagine_members;
 use mbrl_policy_opt::learner_rngs::{LearnerProgress, LearnerRngs};
 use mbrl_policy_opt::model_data::{
     env_and_model, fit_metrics, learner_tensors, load_learner_tensors, mean, mean_finished_return,
@@ -48,15 +46,14 @@ use mbrl_policy_opt::model_data::{
 };
 use mbrl_policy_opt::model_free::table;
 use mbrl_policy_opt::trpo::TrpoConfig;
-use rand::{Rng, RngCore};
+use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::adaptation::{adapt, InnerStepSize};
+use crate::adaptation::InnerStepSize;
 use crate::estimators::Estimator;
-use crate::maml_trpo::maml_trpo_step;
-use crate::meta_objective::MetaTaskSamples;
-use crate::samples::{snapshot, ParamsPolicy, TaskSamples};
+use crate::meta_step::{Imagined, MetaStep};
+use crate::samples::{snapshot, ParamsPolicy};
 use mbrl_core::higher_order;
 
 /// The `[mb_mpo]` table (defaults: thesis Appendix B.3 and ALGORITHM_NOTES).
@@ -208,45 +205,6 @@ fn build(ctx: BuildContext) -> Result<Box<dyn Algorithm>> {
     )?))
 }
 
-/// The ensemble as the imagined environment (possibly biased and noisy).
-type Imagined = ModelEnv<Arc<dyn DynamicsModel + Sync>>;
-
-/// One meta-step's imagined tasks.
-struct ImaginedBatch {
-    tasks: Vec<MetaTaskSamples>,
-    pre_return: f64,
-    post_return: f64,
-}
-
-/// A policy whose rows are split into equal blocks, block `t` acting with `params[t]`: all
-/// tasks' post-update rollouts in one batched imagination.
-struct BlockPolicy<'a> {
-    policy: &'a GaussianMlpPolicy,
-    params: &'a [Vec<Tensor>],
-    rows: usize,
-}
-
-impl Policy for BlockPolicy<'_> {
-    fn act(&self, obs: &Tensor, deterministic: bool, rng: &mut dyn RngCore) -> Result<Tensor> {
-        let blocks = self
-            .params
-            .iter()
-            .enumerate()
-            .map(|(t, params)| {
-                let dist = self
-                    .policy
-                    .distribution_with(params, &obs.narrow(0, t * self.rows, self.rows)?)?;
-                if deterministic {
-                    Ok(dist.mode())
-                } else {
-                    dist.sample(rng)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Tensor::cat(&blocks, 0)?)
-    }
-}
-
 /// MB-MPO state.
 pub struct MbMpo {
     settings: Settings,
@@ -332,7 +290,12 @@ impl MbMpo {
             self.settings.mb_mpo.model_env.clone(),
         )?;
         let starts = Tensor::cat(&vec![starts.clone(); members.len()], 0)?;
-        Ok(self.adapt_from(&env, &starts, &members, rng)?.1)
+        Ok(self.meta_step().adapt_from(&env, &starts, &members, rng)?.1)
+    }
+
+    /// The meta step over this learner's policy and settings.
+    fn meta_step(&self) -> MetaStep<'_> {
+        MetaStep::new(&self.policy, &self.alpha, &self.settings, self.horizon)
     }
 
     /// Adds `trajectories` to the buffers and counts their steps.
@@ -352,130 +315,6 @@ impl MbMpo {
             &mut self.rngs.sampler,
         )?;
         ModelEnv::new(model, self.env.task_functions(), c.model_env.clone())
-    }
-
-    /// `tasks * rollouts_per_task` start states drawn uniformly from `pool`.
-    fn draw_starts(&mut self, pool: &Tensor, tasks: usize) -> Result<Tensor> {
-        let n = tasks * self.settings.mb_mpo.rollouts_per_task;
-        let size = pool.dim(0)?;
-        let picks: Vec<u32> = (0..n)
-            .map(|_| self.rngs.sampler.random_range(0..size) as u32)
-            .collect();
-        Ok(pool.index_select(&Tensor::from_vec(picks, n, &Device::Cpu)?, 0)?)
-    }
-
-    /// One task's samples from its block of imagined trajectories (own baseline per task).
-    fn task_samples(&self, trajectories: &[Trajectory], params: &[Tensor]) -> Result<TaskSamples> {
-        TaskSamples::from_trajectories(
-            trajectories,
-            &self.policy,
-            params,
-            &mut LinearFeatureBaseline::new(),
-            &self.settings.advantage,
-        )
-    }
-
-    /// Pre-update rollouts with `theta` in each task's member and the inner step: returns the
-    /// pre-update samples and the adapted parameters `theta'` per task.
-    fn adapt_to_members(
-        &mut self,
-        env: &Imagined,
-        pool: &Tensor,
-        members: &[usize],
-    ) -> Result<(Vec<TaskSamples>, Vec<Vec<Tensor>>)> {
-        let starts = self.draw_starts(pool, members.len())?;
-        let mut rng = self.rngs.sampler.clone();
-        let adapted = self.adapt_from(env, &starts, members, &mut rng);
-        self.rngs.sampler = rng;
-        adapted
-    }
-
-    /// [`MbMpo::adapt_to_members`] from given start states: block `t` of `starts` (equal
-    /// blocks, one per entry of `members`) is rolled out in member `members[t]`.
-    fn adapt_from(
-        &self,
-        env: &Imagined,
-        starts: &Tensor,
-        members: &[usize],
-        rng: &mut dyn RngCore,
-    ) -> Result<(Vec<TaskSamples>, Vec<Vec<Tensor>>)> {
-        let n = starts.dim(0)? / members.len().max(1);
-        if n == 0 {
-            return Err(Error::InvalidArgument(format!(
-                "{} start states for {} tasks",
-                starts.dim(0)?,
-                members.len()
-            )));
-        }
-        let rows: Vec<usize> = members.iter().flat_map(|&m| vec![m; n]).collect();
-        let trajectories =
-            imagine_members(env, &self.policy, starts, self.horizon, false, &rows, rng)?;
-        let theta = snapshot(&self.policy.parameter_tensors())?;
-        let alpha = self.alpha.tensors();
-        let mut pre = Vec::with_capacity(members.len());
-        let mut adapted = Vec::with_capacity(members.len());
-        for block in trajectories.chunks(n) {
-            let samples = self.task_samples(block, &theta)?;
-            adapted.push(snapshot(&adapt(
-                &self.policy,
-                &theta,
-                std::slice::from_ref(&samples),
-                &alpha,
-                self.settings.mb_mpo.estimator,
-            )?)?);
-            pre.push(samples);
-        }
-        Ok((pre, adapted))
-    }
-
-    /// Algorithm 3, lines 5-9: the meta-batch of one meta step.
-    fn imagine_tasks(&mut self, env: &Imagined, pool: &Tensor) -> Result<ImaginedBatch> {
-        let c = &self.settings.mb_mpo;
-        let k = env.model().ensemble_size();
-        let members: Vec<usize> = (0..c.tasks_per_model).flat_map(|_| 0..k).collect();
-        let n = c.rollouts_per_task;
-        let (pre, adapted) = self.adapt_to_members(env, pool, &members)?;
-        let starts = self.draw_starts(pool, members.len())?;
-        let rows: Vec<usize> = members.iter().flat_map(|&m| vec![m; n]).collect();
-        let actor = BlockPolicy {
-            policy: &self.policy,
-            params: &adapted,
-            rows: n,
-        };
-        let trajectories = imagine_members(
-            env,
-            &actor,
-            &starts,
-            self.horizon,
-            false,
-            &rows,
-            &mut self.rngs.sampler,
-        )?;
-        let mut tasks = Vec::with_capacity(members.len());
-        for ((block, params), samples) in trajectories.chunks(n).zip(&adapted).zip(pre) {
-            tasks.push(MetaTaskSamples {
-                inner: vec![samples],
-                post: self.task_samples(block, params)?,
-            });
-        }
-        let mean = |f: &dyn Fn(&MetaTaskSamples) -> f64| {
-            tasks.iter().map(f).sum::<f64>() / tasks.len() as f64
-        };
-        Ok(ImaginedBatch {
-            pre_return: mean(&|t| t.inner[0].mean_return()),
-            post_return: mean(&|t| t.post.mean_return()),
-            tasks,
-        })
-    }
-
-    /// Algorithm 3, line 10: one MAML-TRPO step on a higher-order thread; returns the KL.
-    fn meta_update(&self, batch: &ImaginedBatch) -> Result<f64> {
-        let c = &self.settings.mb_mpo;
-        let (policy, alpha, tasks) = (&self.policy, &self.alpha, &batch.tasks);
-        let (estimator, trpo, eps) = (c.estimator, &self.settings.trpo, c.fvp_epsilon);
-        let stats =
-            higher_order::run(move || maml_trpo_step(policy, alpha, tasks, estimator, trpo, eps))?;
-        Ok(stats.kl)
     }
 }
 
@@ -568,10 +407,11 @@ impl Algorithm for MbMpo {
         let (mut imagination_time, mut meta_update_time) = (0.0, 0.0);
         for _ in 0..c.meta_steps {
             let imagination = Instant::now();
-            let batch = self.imagine_tasks(&env, &pool)?;
+            let meta = MetaStep::new(&self.policy, &self.alpha, &self.settings, self.horizon);
+            let batch = meta.imagine_tasks(&env, &pool, &mut self.rngs.sampler)?;
             imagination_time += imagination.elapsed().as_secs_f64();
             let update = Instant::now();
-            kls.push(self.meta_update(&batch)?);
+            kls.push(meta.meta_update(&batch)?);
             meta_update_time += update.elapsed().as_secs_f64();
             (pre_return, post_return) = (batch.pre_return, batch.post_return);
         }
@@ -581,7 +421,9 @@ impl Algorithm for MbMpo {
         let clock = Instant::now();
         let adapted = if c.tailored_exploration {
             let members: Vec<usize> = (0..env.model().ensemble_size()).collect();
-            self.adapt_to_members(&env, &pool, &members)?.1
+            let meta = MetaStep::new(&self.policy, &self.alpha, &self.settings, self.horizon);
+            meta.adapt_to_members(&env, &pool, &members, &mut self.rngs.sampler)?
+                .1
         } else {
             vec![snapshot(&self.policy.parameter_tensors())?]
         };
