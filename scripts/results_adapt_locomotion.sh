@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Thesis Sec. 9.4.2-9.4.3: returns of GrBAL, ReBAL, MB (mb-mpc) and MB+DE (mb-de) on held-out
 # perturbations of the rapier half-cheetah, SEEDS seeds each (default 0 1 2), ITERATIONS
-# iterations of 5 real 1000-step episodes (default 10, 50k real steps; the thesis's budget is
-# 50 iterations, 250k steps, out of reach of this machine for 4 methods x 3 seeds).
+# iterations of 5 real 1000-step episodes (default 5, 25k real steps; the thesis's budget is
+# 50 iterations, 250k steps, out of reach of this machine for 4 methods x 3 seeds: see the
+# measured cost below).
 # Families (arguments; default disabled-joint): configs/grbal/half-cheetah-<family>.toml.
 # Each run is evaluated (2 episodes) in each held-out task and in a switch at step 500 from the
 # unperturbed robot to the held-out task; the table (mean +- sample std over seeds) goes to
 # docs/results/adapt_locomotion_<family>.md, one CSV row per run and test to the .csv.
 #
 # Usage: scripts/results_adapt_locomotion.sh [disabled-joint]...
-#        SEEDS="0 1 2" ITERATIONS=10 METHODS="grbal rebal mb-mpc mb-de" OUT=/tmp/runs BIN=...
+#        SEEDS="0 1 2" ITERATIONS=5 METHODS="grbal rebal mb-mpc mb-de" OUT=/tmp/runs BIN=...
 # Measured cost (Intel Xeon, one thread each, two runs side by side, 2026-12-03; first 2
 # iterations of seed 0):
 #   ReBAL  iteration 1 (random data) 71 s (fit 16 s); iteration 2: 266 s collecting (53 ms per
@@ -17,9 +18,11 @@
 #   GrBAL  iteration 1 238 s, of which the second-order meta-training fit 194 s (700 steps,
 #          0.28 s each); iteration 2: 220 s collecting (44 ms per control step), fit 384 s
 #          (1400 steps: the fit grows with the data while the early stop does not cut it).
-# Projection for the default budget: about 1 h per ReBAL run, up to about 3.7 h per GrBAL run
-# (fit 194 s x iteration at 50 epochs), MB and MB+DE in between (first-order fits): roughly
-# 20 core-hours per family for 4 methods x 3 seeds. Resumable: seeds with a
+#   GrBAL  iteration 3 (15k steps): 1143 s, 267 s collecting and the rest fitting (2026-12-03,
+#          with CI runs beside it part of the time).
+# The GrBAL fit grows with the data, so 10 iterations (50k steps) projected to about 20
+# core-hours per family; the default of 5 iterations projects to about 1.3 h per GrBAL run,
+# 25 min per ReBAL run and about 20 min per MB or MB+DE run: about 7 core-hours per family. Resumable: seeds with a
 # finished run under OUT are skipped, interrupted ones resume from their newest checkpoint
 # (one per iteration).
 set -euo pipefail
@@ -27,7 +30,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/resumable_runs.sh
 source scripts/lib/resumable_runs.sh
 SEEDS=${SEEDS:-"0 1 2"}
-ITERATIONS=${ITERATIONS:-10}
+ITERATIONS=${ITERATIONS:-5}
 METHODS=${METHODS:-"grbal rebal mb-mpc mb-de"}
 OUT=${OUT:-runs/results-adapt-locomotion}
 FAMILIES=${*:-disabled-joint}
