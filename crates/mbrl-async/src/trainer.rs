@@ -458,6 +458,18 @@ impl Algorithm for AsyncTrainer {
         .collect()
     }
 
+    fn progress_keys(&self) -> Vec<String> {
+        [
+            "policy_version",
+            "model_version",
+            "staleness",
+            "policy_steps",
+            "model_epochs",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
     fn train_iteration(&mut self, _iteration: u64) -> Result<IterationStats> {
         if !self.started {
             self.start()?;

@@ -57,8 +57,13 @@ fn fmt_opt(v: Option<f64>) -> String {
 
 impl RunObserver for ProgressReporter {
     fn on_iteration(&mut self, p: &Progress) {
+        let highlights: String = p
+            .highlights
+            .iter()
+            .map(|(key, value)| format!(" {key} {}", fmt_opt(Some(*value))))
+            .collect();
         let line = format!(
-            "iteration {}/{} env_steps {} train_return {} eval_return {} wall_time {:.1}s",
+            "iteration {}/{} env_steps {} train_return {} eval_return {} wall_time {:.1}s{highlights}",
             p.iteration,
             p.total_iterations,
             p.env_steps,
@@ -71,7 +76,7 @@ impl RunObserver for ProgressReporter {
             Some(bar) => {
                 bar.set_position(p.iteration);
                 bar.set_message(format!(
-                    "steps {} | return {} | eval {}",
+                    "steps {} | return {} | eval {}{highlights}",
                     p.env_steps,
                     fmt_opt(p.train_return),
                     fmt_opt(p.eval_return)

@@ -531,3 +531,27 @@ fn shipped_configs_validate_and_the_actor_critic_ones_train() {
         }
     }
 }
+
+#[test]
+fn an_asynchronous_run_shows_versions_and_staleness_on_its_progress_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/async/point2d.toml");
+    cli()
+        .args(["train", "--out"])
+        .arg(tmp.path())
+        .arg("--config")
+        .arg(config)
+        .args([
+            "--set",
+            "run.iterations=1",
+            "--set",
+            "async.step_seconds=0.01",
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("iteration 1/1 env_steps 90")
+                .and(predicate::str::contains("policy_version"))
+                .and(predicate::str::contains("staleness")),
+        );
+}

@@ -46,6 +46,11 @@ pub trait Algorithm {
     fn name(&self) -> &str;
     /// Extra metrics columns this algorithm logs every iteration.
     fn metric_columns(&self) -> Vec<String>;
+    /// The metrics (of [`Algorithm::metric_columns`]) worth showing on the progress line, e.g.
+    /// the asynchronous trainers' parameter versions and staleness; none by default.
+    fn progress_keys(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Runs training iteration `iteration` (counted from 1).
     fn train_iteration(&mut self, iteration: u64) -> Result<IterationStats>;
     /// The current policy, for evaluation.

@@ -64,6 +64,9 @@ pub struct Progress {
     pub eval_return: Option<f64>,
     /// Seconds since the run started (including earlier sessions of a resumed run).
     pub wall_time_s: f64,
+    /// The algorithm's [`crate::algorithm::Algorithm::progress_keys`] metrics this iteration
+    /// reported, in that order.
+    pub highlights: Vec<(String, f64)>,
 }
 
 /// Receives progress (a progress bar, log lines).
@@ -201,6 +204,11 @@ pub fn run_training(
         row.insert("eval_return".into(), eval_return.unwrap_or(f64::NAN));
         row.insert("wall_time_s".into(), wall_time_s);
         logger.log(&row)?;
+        let highlights = algo
+            .progress_keys()
+            .into_iter()
+            .filter_map(|key| stats.metrics.get(&key).map(|&v| (key, v)))
+            .collect();
         observer.on_iteration(&Progress {
             iteration,
             total_iterations: total,
@@ -208,6 +216,7 @@ pub fn run_training(
             train_return: stats.train_return,
             eval_return,
             wall_time_s,
+            highlights,
         });
         let interrupted = stop.load(Ordering::SeqCst);
         let checkpoint_due = (ctx.run.checkpoint_every > 0
