@@ -66,7 +66,11 @@ impl RolloutRecord {
 
     /// What [`RolloutRecord::encode`] wrote.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let tensors = decode_tensors(bytes, "a rollout record")?;
+        Self::from_tensors(&decode_tensors(bytes, "a rollout record")?)
+    }
+
+    /// The record from its decoded tensors.
+    fn from_tensors(tensors: &HashMap<String, Tensor>) -> Result<Self> {
         let get = |name: &str| {
             tensors.get(name).ok_or_else(|| {
                 Error::InvalidArgument(format!("a rollout record lacks its `{name}` tensor"))
@@ -111,6 +115,38 @@ impl RolloutRecord {
     }
 }
 
+/// The tensor that marks a data snapshot among the stream's entries.
+const SNAPSHOT_MARK: &str = "data_snapshot";
+
+/// An entry of the rollout stream: a rollout, or a snapshot of the real-data buffers that a
+/// resumed run pushes first (`ModelData::named_tensors`), so the model worker starts from the
+/// checkpoint's data.
+#[derive(Debug, Clone)]
+pub enum StreamEntry {
+    /// One real rollout.
+    Rollout(RolloutRecord),
+    /// The training and validation buffers, to replace the reader's.
+    Snapshot(HashMap<String, Tensor>),
+}
+
+impl StreamEntry {
+    /// A snapshot entry of the buffers' named tensors, as bytes.
+    pub fn encode_snapshot(buffers: &HashMap<String, Tensor>) -> Result<Vec<u8>> {
+        let mut tensors = buffers.clone();
+        tensors.insert(SNAPSHOT_MARK.into(), Tensor::new(&[1u32], &Device::Cpu)?);
+        encode_tensors(&tensors)
+    }
+
+    /// A stream entry from its bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut tensors = decode_tensors(bytes, "a rollout stream entry")?;
+        if tensors.remove(SNAPSHOT_MARK).is_some() {
+            return Ok(Self::Snapshot(tensors));
+        }
+        Ok(Self::Rollout(RolloutRecord::from_tensors(&tensors)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +170,26 @@ mod tests {
         };
         let back = RolloutRecord::decode(&record.encode().unwrap()).unwrap();
         assert_eq!(back, record);
+        match StreamEntry::decode(&record.encode().unwrap()).unwrap() {
+            StreamEntry::Rollout(r) => assert_eq!(r, record),
+            StreamEntry::Snapshot(_) => panic!("a rollout decoded as a snapshot"),
+        }
+        let buffers: HashMap<String, Tensor> = [(
+            "train_buffer.obs".to_string(),
+            Tensor::new(&[1f32, 2.0], &Device::Cpu).unwrap(),
+        )]
+        .into_iter()
+        .collect();
+        match StreamEntry::decode(&StreamEntry::encode_snapshot(&buffers).unwrap()).unwrap() {
+            StreamEntry::Snapshot(t) => {
+                assert_eq!(t.len(), 1);
+                assert_eq!(
+                    t["train_buffer.obs"].to_vec1::<f32>().unwrap(),
+                    vec![1.0, 2.0]
+                );
+            }
+            StreamEntry::Rollout(_) => panic!("a snapshot decoded as a rollout"),
+        }
     }
 
     #[test]

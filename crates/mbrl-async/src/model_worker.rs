@@ -3,13 +3,14 @@
 //! moving average of its validation loss rises; new data resets the averages and restarts
 //! every member; with every member stopped the worker idles until data arrives.
 
-use mbrl_core::data::Trajectory;
+use std::sync::Arc;
+
 use mbrl_core::model::{MovingAverageStop, TrainableModel};
 use mbrl_core::{Error, Result};
 use mbrl_policy_opt::model_data::ModelData;
 use rand_chacha::ChaCha8Rng;
 
-use crate::codec::{encode_tensors, RolloutRecord};
+use crate::codec::{encode_tensors, StreamEntry};
 use crate::servers::Servers;
 use crate::worker::{Outcome, Worker, IDLE_WAIT, MODEL_READER};
 
@@ -61,11 +62,7 @@ impl ModelWorker {
         if new.is_empty() {
             return Ok(0);
         }
-        let trajectories = new
-            .iter()
-            .map(|bytes| Ok(RolloutRecord::decode(bytes)?.trajectory))
-            .collect::<Result<Vec<Trajectory>>>()?;
-        self.data.add_one_by_one(&trajectories)?;
+        apply_entries(&mut self.data, &new)?;
         self.early_stop.reset();
         self.active.iter_mut().for_each(|a| *a = true);
         self.renormalize = true;
@@ -73,8 +70,22 @@ impl ModelWorker {
         self.servers
             .control
             .report("model_transitions", held as f64)?;
-        Ok(trajectories.len())
+        Ok(new.len())
     }
+}
+
+/// Applies stream entries to `data` in order: each rollout is added (whole, to validation
+/// while that holds less than its share), a snapshot replaces both buffers.
+pub fn apply_entries(data: &mut ModelData, entries: &[Arc<Vec<u8>>]) -> Result<()> {
+    for bytes in entries {
+        match StreamEntry::decode(bytes)? {
+            StreamEntry::Rollout(record) => {
+                data.add_one_by_one(std::slice::from_ref(&record.trajectory))?
+            }
+            StreamEntry::Snapshot(buffers) => data.load_named_tensors(&buffers)?,
+        }
+    }
+    Ok(())
 }
 
 impl Worker for ModelWorker {

@@ -481,22 +481,33 @@ impl RedisRun {
         })
     }
 
-    /// A worker's check that the run exists and matches it: waits up to the patience for the
-    /// coordinator to create it.
+    /// A worker's check that the run exists, is live and matches it: waits up to the patience
+    /// for the coordinator to create it (a run whose last session ended, with its stop flag
+    /// still set, counts as not created yet).
     pub fn join(&self, expected: &RunMeta) -> Result<()> {
         let meta_key = key(&self.run, "meta");
+        let control_key = key(&self.run, "control");
         let deadline = Instant::now() + self.link.patience;
         let found: HashMap<String, String> = loop {
-            let found: HashMap<String, String> =
+            let (found, stop): (HashMap<String, String>, Option<u64>) =
                 self.link.run("reading the run's metadata", |c| {
-                    redis::cmd("HGETALL").arg(&meta_key).query(c)
+                    redis::pipe()
+                        .hgetall(&meta_key)
+                        .hget(&control_key, "stop")
+                        .query(c)
                 })?;
-            if !found.is_empty() {
+            if !found.is_empty() && stop != Some(1) {
                 break found;
             }
             if Instant::now() > deadline {
+                let state = if found.is_empty() {
+                    "no run"
+                } else {
+                    "no live session of run"
+                };
                 return Err(Error::InvalidArgument(format!(
-                    "no run `{}` on the Redis server at {} (waited {:.0} s): start `mbrl-cli                      train` with the same async.run_id first",
+                    "{state} `{}` on the Redis server at {} (waited {:.0} s): start `mbrl-cli \
+                     train` with the same async.run_id first",
                     self.run,
                     self.link.url,
                     self.link.patience.as_secs_f64()

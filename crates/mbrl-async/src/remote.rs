@@ -12,8 +12,9 @@ use mbrl_core::algorithm::BuildContext;
 use mbrl_core::{Error, Result};
 use mbrl_policy_opt::model_free::load_policy_tensors;
 
-use crate::codec::{decode_tensors, RolloutRecord};
+use crate::codec::decode_tensors;
 use crate::config::Backend;
+use crate::model_worker::apply_entries;
 use crate::recipe::{Improvement, Recipe};
 use crate::redis_backend::{RedisRun, RunMeta};
 use crate::servers::Servers;
@@ -96,18 +97,14 @@ pub fn run_worker(ctx: BuildContext, algo: &str, role: Role, index: u32) -> Resu
         Role::Model => {
             let mut data = recipe.empty_data()?;
             let taken = servers.rollouts.taken(MODEL_READER)?;
-            let trajectories = taken
-                .iter()
-                .map(|bytes| Ok(RolloutRecord::decode(bytes)?.trajectory))
-                .collect::<Result<Vec<_>>>()?;
-            data.add_one_by_one(&trajectories)?;
+            apply_entries(&mut data, &taken)?;
             let model = match servers.model.pull_newer(0)? {
                 Some(newest) => Some(decode_tensors(&newest.bytes, "the model server's blob")?),
                 None => None,
             };
             tracing::info!(
-                "model worker: {} rollouts taken before, model version {}",
-                trajectories.len(),
+                "model worker: {} stream entries taken before, model version {}",
+                taken.len(),
                 servers.model.version()?
             );
             Box::new(recipe.model_worker(data, model.as_ref(), servers.clone())?)

@@ -31,7 +31,7 @@ use mbrl_policy_opt::model_data::{
 use mbrl_policy_opt::model_free::{load_policy_tensors, policy_tensors, table};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{decode_tensors, encode_tensors, RolloutRecord};
+use crate::codec::{decode_tensors, encode_tensors, RolloutRecord, StreamEntry};
 use crate::config::{Backend, InterleavedConfig};
 use crate::data_worker::DataWorker;
 use crate::memory::memory_servers;
@@ -286,7 +286,12 @@ impl AsyncTrainer {
             model = Some(tensors);
         }
         if self.redis.is_some() {
-            // The workers are `mbrl-cli worker` processes.
+            // The workers are `mbrl-cli worker` processes; a resumed run's model worker takes
+            // the checkpoint's data from the stream first.
+            if self.progress.rollouts > 0 {
+                let snapshot = StreamEntry::encode_snapshot(&self.data.named_tensors()?)?;
+                servers.rollouts.push(snapshot)?;
+            }
             self.started = true;
             return Ok(());
         }
@@ -365,7 +370,10 @@ impl AsyncTrainer {
             }
             let newest_policy = self.servers.policy.version()?;
             for bytes in new {
-                let record = RolloutRecord::decode(&bytes)?;
+                // A resumed run's data snapshot is already in `self.data`.
+                let StreamEntry::Rollout(record) = StreamEntry::decode(&bytes)? else {
+                    continue;
+                };
                 if record.policy_version > 0 {
                     staleness.push(newest_policy.saturating_sub(record.policy_version) as f64);
                 }
@@ -538,14 +546,6 @@ impl Algorithm for AsyncTrainer {
         if self.started {
             return Err(Error::InvalidArgument(
                 "an asynchronous run restores its checkpoint before its workers start".into(),
-            ));
-        }
-        if self.redis.is_some() {
-            return Err(Error::InvalidArgument(
-                "a run on the redis backend cannot resume from a checkpoint yet (its model \
-                 worker would start without the real data); resume it with async.backend = \
-                 \"threads\""
-                    .into(),
             ));
         }
         load_learner_tensors(&self.policy, self.model.as_mut(), &mut self.data, &tensors)?;
