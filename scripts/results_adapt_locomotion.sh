@@ -7,7 +7,11 @@
 # Families (arguments; default disabled-joint): configs/grbal/half-cheetah-<family>.toml.
 # Each run is evaluated (2 episodes) in each held-out task and in a switch at step 500 from the
 # unperturbed robot to the held-out task; the table (mean +- sample std over seeds) goes to
-# docs/results/adapt_locomotion_<family>.md, one CSV row per run and test to the .csv.
+# docs/results/adapt_locomotion_<family>.md, one CSV row per run and test to the .csv, and each
+# run's evaluation return after every iteration to <family>_curves.csv.
+# The study outlives a session: the CSVs are committed, and a (method, seed) with rows in the
+# .csv is not trained again, so each session adds the runs it finished (seed by seed, all
+# methods of a seed first) and the table says how many seeds each cell holds.
 #
 # Usage: scripts/results_adapt_locomotion.sh [disabled-joint]...
 #        SEEDS="0 1 2" ITERATIONS=5 METHODS="grbal rebal mb-mpc mb-de" OUT=/tmp/runs BIN=...
@@ -55,24 +59,8 @@ eval_return() {
   "$BIN" eval --run "$run" --episodes 2 "$@" | sed -n 's/^eval_return \([-0-9.e+]*\) .*/\1/p'
 }
 
-for family in $FAMILIES; do
-  config=configs/grbal/half-cheetah-$family.toml
-  csv=docs/results/adapt_locomotion_$family.csv
-  echo "method,seed,test,return" >"$csv"
-  for method in $METHODS; do
-    runs=$OUT/$family/$method/half-cheetah
-    for seed in $SEEDS; do
-      train_seed "$runs" "$seed" "$ITERATIONS" "$BIN" --config "$config" --out "$OUT/$family" \
-        --set algo="\"$method\"" --set run.iterations="$ITERATIONS"
-      run=$(ls -d "$runs"/*-s"$seed" | tail -1)
-      while read -r task; do
-        echo "$method,$seed,$task,$(eval_return "$run" --task "$task")" >>"$csv"
-        echo "$method,$seed,switch at 500 to $task,$(eval_return "$run" --switch-step 500 \
-          --switch-task "$task")" >>"$csv"
-      done < <(held_out "$family")
-    done
-  done
-  # Mean and sample standard deviation (n - 1) over seeds per method and test.
+# table FAMILY: the family's CSV as a markdown table, to stdout and to its .md.
+table() {
   {
     echo "| method | test | return (mean +- sample std over seeds) | seeds |"
     echo "|---|---|---|---|"
@@ -83,6 +71,39 @@ for family in $FAMILIES; do
           split(k, p, "|")
           printf "| %s | %s | %.1f +- %.1f | %d |\n", p[1], p[2], m, sqrt(v > 0 ? v : 0), n[k]
         }
-      }' "$csv" | sort
-  } | tee "docs/results/adapt_locomotion_$family.md"
+      }' "docs/results/adapt_locomotion_$1.csv" | sort
+  } | tee "docs/results/adapt_locomotion_$1.md"
+}
+
+for family in $FAMILIES; do
+  config=configs/grbal/half-cheetah-$family.toml
+  csv=docs/results/adapt_locomotion_$family.csv
+  curves=docs/results/adapt_locomotion_${family}_curves.csv
+  [ -f "$csv" ] || echo "method,seed,test,return" >"$csv"
+  [ -f "$curves" ] || echo "method,seed,iteration,env_steps,eval_return" >"$curves"
+  for seed in $SEEDS; do
+    for method in $METHODS; do
+      if grep -q "^$method,$seed," "$csv"; then
+        echo "skipping $method seed $seed: its results are in $csv" >&2
+        continue
+      fi
+      runs=$OUT/$family/$method/half-cheetah
+      train_seed "$runs" "$seed" "$ITERATIONS" "$BIN" --config "$config" --out "$OUT/$family" \
+        --set algo="\"$method\"" --set run.iterations="$ITERATIONS"
+      run=$(ls -d "$runs"/*-s"$seed" | tail -1)
+      rows=()
+      while read -r task; do
+        rows+=("$method,$seed,$task,$(eval_return "$run" --task "$task")")
+        rows+=("$method,$seed,switch at 500 to $task,$(eval_return "$run" --switch-step 500 \
+          --switch-task "$task")")
+      done < <(held_out "$family")
+      # Appended once the run and all its tests are done: a row means a finished run.
+      printf '%s\n' "${rows[@]}" >>"$csv"
+      awk -F, -v m="$method" -v s="$seed" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        { print m "," s "," $c["iteration"] "," $c["env_steps"] "," $c["eval_return"] }' \
+        "$run/metrics.csv" >>"$curves"
+      table "$family" >/dev/null
+    done
+  done
+  table "$family"
 done
