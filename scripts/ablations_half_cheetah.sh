@@ -9,8 +9,9 @@
 #               batches' mean, the real environment (oracle), each allowed up to JUDGED_UPDATES
 #               (default 200) updates per phase, against 50 and 5 fixed updates
 # Each group writes a plot, its CSV and a table (real steps to a mean evaluation return of
-# THRESHOLD, default 0, and the final mean and std; for sampling and validation also TRPO updates
-# per phase and the imagined-minus-real return) to docs/results/. Groups can be run separately:
+# THRESHOLD, default 0, and the final mean and sample std (n - 1) over seeds; for sampling and
+# validation also TRPO updates per phase and the imagined-minus-real return) to docs/results/.
+# Groups can be run separately:
 #
 # Usage: scripts/ablations_half_cheetah.sh [models|sampling|validation]...   (default: all three)
 #        SEEDS="0 1 2" ITERATIONS=5 OUT=/tmp/runs BIN=path/to/mbrl-cli scripts/ablations_half_cheetah.sh models
@@ -44,7 +45,7 @@ run() {
   done
 }
 
-# plot GROUP LABEL...: one curve per variant, mean and std over seeds; LABEL=DIR takes the
+# plot GROUP LABEL...: one curve per variant, mean and sample std over seeds; LABEL=DIR takes the
 # variant's runs from another group's directory DIR.
 plot() {
   local group=$1
@@ -57,7 +58,7 @@ plot() {
     esac
   done
   "$BIN" plot "${args[@]}" --out "docs/results/half_cheetah_ablation_$group.png" \
-    --threshold "$THRESHOLD" --title "ME-TRPO half-cheetah ablation: $group (mean +- std over seeds $SEEDS)" \
+    --threshold "$THRESHOLD" --title "ME-TRPO half-cheetah ablation: $group (mean +- sample std over seeds $SEEDS)" \
     | tee "docs/results/half_cheetah_ablation_$group.md"
 }
 

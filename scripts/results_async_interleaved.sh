@@ -6,7 +6,7 @@
 # ITERATIONS iterations of 3000 real steps (default 5), all from
 # configs/async/pendulum-interleaved.toml. Writes docs/results/async_interleaved_pendulum.png
 # and .csv (evaluation return against real steps; `mbrl-cli plot`'s band and `std` column are
-# the population std over seeds), its table of real steps to reach THRESHOLD (default -300),
+# the sample std (n - 1) over seeds), its table of real steps to reach THRESHOLD (default -300),
 # and docs/results/async_interleaved_pendulum.md: per iteration, mean +- sample std (n - 1)
 # over seeds of the evaluation return, and each method's policy updates and wall time.
 #
@@ -39,7 +39,7 @@ dirs=()
 for method in $METHODS; do dirs+=("$OUT/$method/pendulum"); done
 "$BIN" plot "${dirs[@]}" --out docs/results/async_interleaved_pendulum.png \
   --threshold "$THRESHOLD" \
-  --title "Pendulum-v1: ME-TRPO vs interleaved variants (mean +- std over seeds $SEEDS)" \
+  --title "Pendulum-v1: ME-TRPO vs interleaved variants (mean +- sample std over seeds $SEEDS)" \
   > docs/results/async_interleaved_pendulum_threshold.md
 python3 - "$OUT" "$ITERATIONS" $METHODS > docs/results/async_interleaved_pendulum.md <<'PY'
 import csv, glob, statistics, sys

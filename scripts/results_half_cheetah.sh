@@ -24,5 +24,5 @@ done
 mkdir -p docs/results
 "$BIN" plot "$OUT/me-trpo/half-cheetah" "$OUT/mb-bptt/half-cheetah" "$OUT/trpo/half-cheetah" \
   --out docs/results/half_cheetah_eval_return.png --threshold "$THRESHOLD" --log-x \
-  --title "half-cheetah (H=100): evaluation return vs real steps (mean +- std over seeds $SEEDS)" \
+  --title "half-cheetah (H=100): evaluation return vs real steps (mean +- sample std over seeds $SEEDS)" \
   | tee docs/results/half_cheetah_steps_to_threshold.md

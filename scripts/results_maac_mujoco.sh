@@ -9,7 +9,7 @@
 #      (`maac.action_samples=1`), 50k real steps;
 #   4. sac continued to 200 iterations (200k) on both, for context.
 # Then, from whatever has finished: plots and steps-to-threshold tables per environment and for
-# the ablations (`mbrl-cli plot`, mean +- std over seeds), and Table 1: the final MAAC
+# the ablations (`mbrl-cli plot`, mean +- sample std over seeds), and Table 1: the final MAAC
 # policies evaluated with and without test-time CEM MPC (`mbrl-cli eval --planner cem`, 5
 # episodes each).
 #
@@ -81,7 +81,7 @@ for env in half-cheetah-v5 hopper-v5; do
   done
   [ ${#curves[@]} -gt 0 ] || continue
   "$BIN" plot "${curves[@]}" --out "docs/results/maac_mujoco_$env.png" \
-    --threshold "${THRESHOLD[$env]}" --title "$env, MuJoCo, H=1000 (mean +- std over seeds)" \
+    --threshold "${THRESHOLD[$env]}" --title "$env, MuJoCo, H=1000 (mean +- sample std over seeds)" \
     | tee "docs/results/maac_mujoco_${env}_steps_to_threshold.md"
 done
 curves=()
@@ -91,7 +91,7 @@ for sub in main ablation-h0 ablation-one-step-targets ablation-one-action-sample
 done
 if [ ${#curves[@]} -gt 0 ]; then
   "$BIN" plot "${curves[@]}" --out docs/results/maac_mujoco_ablations.png --threshold 3000 \
-    --title "MAAC ablations, half-cheetah-v5 (mean +- std over seeds)" \
+    --title "MAAC ablations, half-cheetah-v5 (mean +- sample std over seeds)" \
     | tee docs/results/maac_mujoco_ablations_steps_to_threshold.md
 fi
 # Table 1: each finished MAAC run's final policy, alone and under CEM MPC.

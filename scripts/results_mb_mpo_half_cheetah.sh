@@ -42,7 +42,7 @@ run() {
   done
 }
 
-# plot GROUP ALGO:LABEL...: one curve per variant (mean and std over seeds).
+# plot GROUP ALGO:LABEL...: one curve per variant (mean and sample std over seeds).
 plot() {
   local group=$1
   shift
@@ -52,7 +52,7 @@ plot() {
   done
   "$BIN" plot "${args[@]}" --out "docs/results/mb_mpo_half_cheetah_$group.png" \
     --threshold "$THRESHOLD" \
-    --title "Half-cheetah (H=100): $group (mean +- std over seeds $SEEDS)" \
+    --title "Half-cheetah (H=100): $group (mean +- sample std over seeds $SEEDS)" \
     | tee "docs/results/mb_mpo_half_cheetah_$group.md"
 }
 

@@ -7,7 +7,7 @@
 # BACKEND's physics:
 # `mujoco` (default; the thesis's simulator, needs the `mujoco` feature, which the script
 # installs and builds) or `rapier`. Writes docs/results/meta_rl_<setting>.{png,csv} (post-update
-# return against real steps, mean +- std over seeds) and docs/results/meta_rl_<setting>.md (steps
+# return against real steps, mean +- sample std over seeds) and docs/results/meta_rl_<setting>.md (steps
 # to THRESHOLD); with BACKEND=rapier the files are named meta_rl_<setting>_rapier.*.
 #
 # Usage: scripts/results_meta_rl_locomotion.sh [half-cheetah-fwd-back|ant-random-direction]...
@@ -71,6 +71,6 @@ for setting in $ENVS; do
   done
   "$BIN" plot "${args[@]}" --y post_update_return --threshold "$THRESHOLD" \
     --out "docs/results/meta_rl_$setting$suffix.png" \
-    --title "$setting ($BACKEND): post-update return (mean +- std over seeds $SEEDS)" \
+    --title "$setting ($BACKEND): post-update return (mean +- sample std over seeds $SEEDS)" \
     | tee "docs/results/meta_rl_$setting$suffix.md"
 done

@@ -4,7 +4,7 @@
 # task of Fig. 15 and 17; configs/promp/point1d-goal.toml: 20 tasks x 20 rollouts, one inner
 # step of 0.1, Adam 0.01), SEEDS seeds each (default 0 1 2), ITERATIONS meta-iterations
 # (default 100). The thesis runs it on MuJoCo locomotion tasks. Writes
-# docs/results/meta_vpg_estimators.{png,csv} (post-update return, mean +- std over seeds) and
+# docs/results/meta_vpg_estimators.{png,csv} (post-update return, mean +- sample std over seeds) and
 # docs/results/meta_vpg_estimators_pre_update.{png,csv}.
 #
 # Usage: scripts/results_meta_vpg_estimators.sh    (about 10 s per run on 2 cores)
@@ -42,7 +42,7 @@ for y in post_update_return pre_update_return; do
   name=meta_vpg_estimators
   [ "$y" = pre_update_return ] && name=meta_vpg_estimators_pre_update
   "$BIN" plot "${args[@]}" --y "$y" --out "docs/results/$name.png" \
-    --title "MAML-VPG on point1d-goal: $y by meta-gradient estimator (mean +- std, seeds $SEEDS)" \
+    --title "MAML-VPG on point1d-goal: $y by meta-gradient estimator (mean +- sample std, seeds $SEEDS)" \
     >/dev/null
 done
 echo "wrote docs/results/meta_vpg_estimators{,_pre_update}.{png,csv}"

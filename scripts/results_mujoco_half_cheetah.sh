@@ -37,5 +37,5 @@ done
 mkdir -p docs/results
 "$BIN" plot "ME-TRPO=$OUT/me-trpo/half-cheetah-v5" "TRPO=$OUT/trpo/half-cheetah-v5" \
   --out docs/results/mujoco_half_cheetah_eval_return.png --threshold "$THRESHOLD" --log-x \
-  --title "HalfCheetah-v5, MuJoCo, H=1000 (mean +- std, seeds $SEEDS)" \
+  --title "HalfCheetah-v5, MuJoCo, H=1000 (mean +- sample std, seeds $SEEDS)" \
   | tee docs/results/mujoco_half_cheetah_steps_to_threshold.md

@@ -20,5 +20,5 @@ done
 mkdir -p docs/results
 "$bin" plot "$OUT/me-trpo/pendulum" "$OUT/mb-bptt/pendulum" "$OUT/trpo/pendulum" \
   --out docs/results/pendulum_eval_return.png --threshold "$THRESHOLD" --log-x \
-  --title "Pendulum-v1: evaluation return vs real steps (mean +- std over seeds $SEEDS)" \
+  --title "Pendulum-v1: evaluation return vs real steps (mean +- sample std over seeds $SEEDS)" \
   | tee docs/results/pendulum_steps_to_threshold.md
