@@ -281,8 +281,9 @@ fn main() -> Result<()> {
     }
     let mut csv = String::from("seed,estimator,horizon,l1_error\n");
     for r in &rows {
+        // The estimator's name contains commas: quoted (RFC 4180; the names have no `"`).
         csv.push_str(&format!(
-            "{},{},{},{}\n",
+            "{},\"{}\",{},{}\n",
             r.seed, r.estimator, r.horizon, r.l1_error
         ));
     }
