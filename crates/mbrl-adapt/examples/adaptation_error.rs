@@ -238,13 +238,7 @@ fn plot(
     per_seed: &[Vec<(f64, f64)>],
     m: usize,
 ) -> Result<()> {
-    // DejaVu Sans from mbrl-cli's assets (Bitstream Vera license there): no system fonts.
-    plotters::style::register_font(
-        "sans-serif",
-        FontStyle::Normal,
-        include_bytes!("../../mbrl-cli/assets/DejaVuSans.ttf"),
-    )
-    .map_err(|_| "the embedded font could not be loaded")?;
+    mbrl_core::plot::register_font()?;
     let steps = per_seed.first().map_or(0, Vec::len);
     let series = |pick: fn(&(f64, f64)) -> f64| -> Vec<(f64, f64, f64)> {
         (0..steps)

@@ -5,9 +5,6 @@
 //!
 //! Run: `cargo bench -p mbrl-async --bench servers` (needs `redis-server` on `PATH`).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::time::Duration;
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
@@ -31,7 +28,7 @@ fn rollout() -> Vec<u8> {
     .unwrap()
 }
 
-fn backends(server: &common::RedisServer) -> Vec<(&'static str, Servers)> {
+fn backends(server: &mbrl_async::testing::RedisServer) -> Vec<(&'static str, Servers)> {
     let run = RedisRun::connect(&server.url(""), "bench", Duration::from_secs(10)).unwrap();
     run.create(&RunMeta {
         algo: "async-me-trpo".into(),
@@ -43,7 +40,7 @@ fn backends(server: &common::RedisServer) -> Vec<(&'static str, Servers)> {
 }
 
 fn servers(c: &mut Criterion) {
-    let server = common::RedisServer::start(None);
+    let server = mbrl_async::testing::RedisServer::start(None);
     let backends = backends(&server);
     let mut group = c.benchmark_group("parameters_push_pull");
     group

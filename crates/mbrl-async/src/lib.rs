@@ -16,6 +16,7 @@
 //!   (`me-trpo-interleaved-model`, `me-trpo-interleaved-data`), which run the same workers'
 //!   steps in a fixed order on one thread.
 //! - [`codec`]: the safetensors wire format of parameters and rollouts.
+//! - [`testing`]: a throwaway `redis-server` for tests of the `redis` backend.
 
 pub mod codec;
 pub mod config;
@@ -28,5 +29,6 @@ pub mod recipe;
 pub mod redis_backend;
 pub mod remote;
 pub mod servers;
+pub mod testing;
 pub mod trainer;
 pub mod worker;

@@ -4,14 +4,12 @@
 //! clients reconnect, and wrong passwords, unreachable servers and runs of another id or
 //! shape are clear errors, never hangs.
 
-mod common;
-
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{free_port, RedisServer};
 use mbrl_async::redis_backend::{RedisRun, RunMeta};
 use mbrl_async::servers::Servers;
+use mbrl_async::testing::{free_port, RedisServer};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 

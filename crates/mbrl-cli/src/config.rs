@@ -31,10 +31,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::algorithms;
 
-/// The embedded default experiment (also `configs/default.toml`).
-pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/default.toml");
+/// The embedded default experiment: this crate's `default.toml`, which the repository's
+/// `configs/default.toml` links to.
+pub const DEFAULT_CONFIG: &str = include_str!("../default.toml");
 /// How the embedded default is named in messages.
-pub const DEFAULT_CONFIG_LABEL: &str = "<embedded configs/default.toml>";
+pub const DEFAULT_CONFIG_LABEL: &str = "<embedded default.toml>";
 
 /// A whole run configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -289,6 +290,7 @@ pub fn validate(config: &ExperimentConfig) -> Result<(), (String, String)> {
             config.env.max_episode_steps.unwrap_or(1) as u64,
         ),
         ("run.iterations", config.run.iterations),
+        ("run.eval_episodes", config.run.eval_episodes as u64),
         ("run.keep_checkpoints", config.run.keep_checkpoints as u64),
         (
             "random.steps_per_iteration",

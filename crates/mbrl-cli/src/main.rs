@@ -132,11 +132,14 @@ enum Command {
         #[arg(long, value_enum)]
         format: Option<ImageFormat>,
     },
-    /// Plot learning curves of runs (mean and std over seeds) to a PNG and a CSV.
+    /// Plot learning curves of runs (mean and sample std over seeds) to a PNG and a CSV.
     Plot {
         /// Run directories, folders of run directories, or LABEL=DIR.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "from_csv", conflicts_with = "from_csv")]
         runs: Vec<String>,
+        /// Redraw from a CSV this command wrote (group,x,mean,std,seeds) instead of runs.
+        #[arg(long, value_name = "CSV")]
+        from_csv: Option<PathBuf>,
         /// Output PNG (the CSV goes beside it).
         #[arg(long, default_value = "learning_curves.png")]
         out: PathBuf,
@@ -244,13 +247,20 @@ fn main() -> ExitCode {
         }),
         Command::Plot {
             runs,
+            from_csv,
             out,
             x,
             y,
             title,
             threshold,
             log_x,
-        } => mbrl_cli::plot::plot(&runs, &out, &x, &y, title.as_deref(), threshold, log_x),
+        } => {
+            let source = match &from_csv {
+                Some(csv) => mbrl_cli::plot::Source::Csv(csv),
+                None => mbrl_cli::plot::Source::Runs(&runs),
+            };
+            mbrl_cli::plot::plot(source, &out, &x, &y, title.as_deref(), threshold, log_x)
+        }
         Command::Worker {
             role,
             config,

@@ -1,23 +1,20 @@
 //! `mbrl-cli plot`: learning curves of one or more runs, as a PNG and a CSV.
 //!
 //! Runs are grouped by algorithm (their `config.toml`'s `algo`, or an explicit label); each
-//! group's seeds are aligned by iteration and drawn as the mean with a band of one standard
-//! deviation, against a metrics column (default `env_steps`). The CSV beside the PNG holds the
+//! group's seeds are aligned by iteration and drawn as the mean with a band of one sample
+//! standard deviation (n - 1) over seeds, against a metrics column (default `env_steps`). The CSV beside the PNG holds the
 //! aggregated curves (`group, x, mean, std, seeds`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use mbrl_core::metrics::mean_and_sample_std;
 use plotters::prelude::*;
 
 use crate::config;
 use crate::run_dir::CONFIG_FILE;
 use crate::UsageError;
-
-/// DejaVu Sans (Bitstream Vera license, see `assets/DejaVuSans-LICENSE`), so plots render
-/// text without system fonts.
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// One group's aggregated curve.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,10 +77,9 @@ pub fn curves(runs: &[(String, PathBuf)], x: &str, y: &str) -> Result<Vec<Curve>
                     if pairs.is_empty() {
                         return None;
                     }
-                    let n = pairs.len() as f64;
-                    let mx = pairs.iter().map(|p| p.0).sum::<f64>() / n;
-                    let my = pairs.iter().map(|p| p.1).sum::<f64>() / n;
-                    let sd = (pairs.iter().map(|p| (p.1 - my).powi(2)).sum::<f64>() / n).sqrt();
+                    let mx = pairs.iter().map(|p| p.0).sum::<f64>() / pairs.len() as f64;
+                    let ys: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+                    let (my, sd) = mean_and_sample_std(&ys);
                     Some((mx, my, sd, pairs.len()))
                 })
                 .collect();
@@ -118,8 +114,7 @@ pub fn write_csv(curves: &[Curve], path: &Path) -> Result<()> {
 
 /// Draws the curves (mean line, one-std band) into a PNG.
 pub fn draw_png(curves: &[Curve], path: &Path, x: &str, y: &str, title: &str) -> Result<()> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| anyhow::anyhow!("the embedded font could not be loaded"))?;
+    mbrl_core::plot::register_font()?;
     let all: Vec<&(f64, f64, f64, usize)> = curves.iter().flat_map(|c| &c.points).collect();
     if all.is_empty() {
         bail!(UsageError(format!("no finite `{y}` values to plot")));
@@ -188,9 +183,9 @@ pub fn draw_png(curves: &[Curve], path: &Path, x: &str, y: &str, title: &str) ->
 }
 
 /// A markdown table: for each group, the first `x` at which the mean reaches `threshold`,
-/// and the final mean and std.
+/// and the final mean and sample standard deviation over seeds.
 pub fn threshold_table(curves: &[Curve], x: &str, y: &str, threshold: f64) -> String {
-    let mut text = format!("| group | first `{x}` with mean `{y}` >= {threshold} | final mean | final std | seeds |\n|---|---|---|---|---|\n");
+    let mut text = format!("| group | first `{x}` with mean `{y}` >= {threshold} | final mean | final sample std | seeds |\n|---|---|---|---|---|\n");
     for c in curves {
         let first = c
             .points
@@ -208,10 +203,65 @@ pub fn threshold_table(curves: &[Curve], x: &str, y: &str, threshold: f64) -> St
     text
 }
 
-/// `mbrl-cli plot`: `runs` are run directories (or folders of run directories); each is
-/// labelled by its algorithm unless given as `LABEL=DIR`.
+/// Reads an aggregated CSV as [`write_csv`] writes it, groups in order of first appearance.
+pub fn read_csv(path: &Path) -> Result<Vec<Curve>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    if header != "group,x,mean,std,seeds" {
+        return Err(UsageError(format!(
+            "{}: expected the header `group,x,mean,std,seeds` (a CSV written by `mbrl-cli plot`), \
+             got `{header}`",
+            path.display()
+        ))
+        .into());
+    }
+    let mut curves: Vec<Curve> = Vec::new();
+    for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = || {
+            UsageError(format!(
+                "{} line {}: malformed row `{line}`",
+                path.display(),
+                i + 2
+            ))
+        };
+        // The group label may itself contain commas: the last four fields are numbers.
+        let fields: Vec<&str> = line.rsplitn(5, ',').collect();
+        let [seeds, std, mean, x, label] = fields[..] else {
+            return Err(bad().into());
+        };
+        let number = |f: &str| f.parse::<f64>().map_err(|_| bad());
+        let point = (
+            number(x)?,
+            number(mean)?,
+            number(std)?,
+            seeds.parse().map_err(|_| bad())?,
+        );
+        match curves.iter_mut().find(|c| c.label == label) {
+            Some(curve) => curve.points.push(point),
+            None => curves.push(Curve {
+                label: label.to_string(),
+                points: vec![point],
+            }),
+        }
+    }
+    Ok(curves)
+}
+
+/// Where `mbrl-cli plot` takes its curves from.
+pub enum Source<'a> {
+    /// Run directories, folders of run directories, or `LABEL=DIR` (labelled by algorithm
+    /// otherwise): aggregated over seeds, and the aggregate written as a CSV beside the PNG.
+    Runs(&'a [String]),
+    /// A CSV this command wrote earlier: the figure is redrawn from it, nothing is re-read.
+    Csv(&'a Path),
+}
+
+/// `mbrl-cli plot`: draws the curves of `source` into `out` (a PNG), prints the threshold
+/// table if asked.
 pub fn plot(
-    runs: &[String],
+    source: Source,
     out: &Path,
     x: &str,
     y: &str,
@@ -219,6 +269,49 @@ pub fn plot(
     threshold: Option<f64>,
     log_x: bool,
 ) -> Result<()> {
+    let curves = match source {
+        Source::Runs(runs) => curves(&labelled_runs(runs)?, x, y)?,
+        Source::Csv(path) => read_csv(path)?,
+    };
+    let title = title
+        .map(String::from)
+        .unwrap_or_else(|| format!("{y} vs {x}"));
+    if log_x {
+        let logged: Vec<Curve> = curves
+            .iter()
+            .map(|c| Curve {
+                label: c.label.clone(),
+                points: c
+                    .points
+                    .iter()
+                    .filter(|p| p.0 > 0.0)
+                    .map(|p| (p.0.log10(), p.1, p.2, p.3))
+                    .collect(),
+            })
+            .collect();
+        draw_png(&logged, out, &format!("log10({x})"), y, &title)?;
+    } else {
+        draw_png(&curves, out, x, y, &title)?;
+    }
+    if let Source::Runs(_) = source {
+        write_csv(&curves, &out.with_extension("csv"))?;
+        eprintln!(
+            "wrote {} and {}",
+            out.display(),
+            out.with_extension("csv").display()
+        );
+    } else {
+        eprintln!("wrote {}", out.display());
+    }
+    if let Some(t) = threshold {
+        print!("{}", threshold_table(&curves, x, y, t));
+    }
+    Ok(())
+}
+
+/// The run directories of `runs` (each a run, a folder of runs, or `LABEL=DIR`) with their
+/// labels.
+fn labelled_runs(runs: &[String]) -> Result<Vec<(String, PathBuf)>> {
     let mut labelled = Vec::new();
     for arg in runs {
         let (label, dir) = match arg.split_once('=') {
@@ -249,37 +342,7 @@ pub fn plot(
             labelled.push((l, d));
         }
     }
-    let curves = curves(&labelled, x, y)?;
-    let title = title
-        .map(String::from)
-        .unwrap_or_else(|| format!("{y} vs {x}"));
-    if log_x {
-        let logged: Vec<Curve> = curves
-            .iter()
-            .map(|c| Curve {
-                label: c.label.clone(),
-                points: c
-                    .points
-                    .iter()
-                    .filter(|p| p.0 > 0.0)
-                    .map(|p| (p.0.log10(), p.1, p.2, p.3))
-                    .collect(),
-            })
-            .collect();
-        draw_png(&logged, out, &format!("log10({x})"), y, &title)?;
-    } else {
-        draw_png(&curves, out, x, y, &title)?;
-    }
-    write_csv(&curves, &out.with_extension("csv"))?;
-    if let Some(t) = threshold {
-        print!("{}", threshold_table(&curves, x, y, t));
-    }
-    eprintln!(
-        "wrote {} and {}",
-        out.display(),
-        out.with_extension("csv").display()
-    );
-    Ok(())
+    Ok(labelled)
 }
 
 #[cfg(test)]
@@ -314,9 +377,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].points, vec![(10.0, 2.0, 1.0, 2), (30.0, 7.0, 2.0, 2)]);
+        // The band is the sample standard deviation (n - 1): sqrt(2) of {1, 3}, sqrt(8) of {5, 9}.
+        assert_eq!(
+            c[0].points,
+            vec![(10.0, 2.0, 2f64.sqrt(), 2), (30.0, 7.0, 8f64.sqrt(), 2)]
+        );
         let table = threshold_table(&c, "env_steps", "eval_return", 6.0);
-        assert!(table.contains("| x | 30 | 7.0 | 2.0 | 2 |"), "{table}");
+        assert!(table.contains("| x | 30 | 7.0 | 2.8 | 2 |"), "{table}");
         assert!(threshold_table(&c, "env_steps", "eval_return", 60.0).contains("not reached"));
+        let csv = tmp.path().join("curves.csv");
+        write_csv(&c, &csv).unwrap();
+        assert_eq!(
+            read_csv(&csv).unwrap(),
+            c,
+            "the CSV gives back the curves it was written from"
+        );
     }
 }

@@ -5,15 +5,12 @@
 //! model worker at most once (none pending, its count matches its data). A finished run
 //! resumes with new workers, whose model worker starts from the checkpoint's data.
 
-#[path = "../../mbrl-async/tests/common/mod.rs"]
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::RedisServer;
+use mbrl_async::testing::RedisServer;
 
 const RUN: &str = "kill-test";
 

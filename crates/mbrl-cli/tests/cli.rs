@@ -134,7 +134,7 @@ fn eval_reports_the_mean_return_of_the_latest_checkpoint() {
 
 #[test]
 fn validate_envs_and_algos_describe_what_exists() {
-    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/default.toml");
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("default.toml");
     cli()
         .args(["validate", "--config"])
         .arg(&default)
@@ -187,6 +187,10 @@ fn bad_configs_exit_2_with_file_key_and_choices() {
         (
             "algo = \"grbal\"\n[adapt.planner]\ncandidates = 0\n",
             "key `adapt.planner.candidates`",
+        ),
+        (
+            "algo = \"random\"\n[run]\neval_episodes = 0\n",
+            "key `run.eval_episodes`: must be at least 1",
         ),
         ("algo = [\n", "invalid TOML"),
     ];
@@ -400,12 +404,34 @@ fn plot_draws_mean_and_spread_over_seeds() {
         rows[1].starts_with("random,60,") && rows[1].ends_with(",2"),
         "{csv}"
     );
+    // Redrawn from its CSV: the same table, no CSV rewritten.
+    let redrawn = out.path().join("redrawn.png");
+    cli()
+        .arg("plot")
+        .arg("--from-csv")
+        .arg(png.with_extension("csv"))
+        .arg("--out")
+        .arg(&redrawn)
+        .args(["--threshold", "-1000"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("| random | 60 |"));
+    assert_eq!(&std::fs::read(&redrawn).unwrap()[..4], b"\x89PNG");
+    assert!(!redrawn.with_extension("csv").exists());
     cli()
         .arg("plot")
         .arg(out.path())
         .args(["--y", "no_such_column"])
         .assert()
         .code(2);
+    let not_ours = out.path().join("other.csv");
+    std::fs::write(&not_ours, "a,b\n1,2\n").unwrap();
+    cli()
+        .args(["plot", "--from-csv"])
+        .arg(&not_ours)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("group,x,mean,std,seeds"));
 }
 
 /// Every shipped config validates, and the SAC / MBPO / MAAC configs train (one iteration, with

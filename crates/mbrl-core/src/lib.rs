@@ -14,7 +14,8 @@
 //!   [`algorithm`] (what an algorithm implements to be run and registered);
 //! - [`check_env`]: the properties every environment must pass; [`resume_check`]: the property
 //!   every algorithm's checkpoint must have; [`kernels`]: fused CPU kernels
-//!   (fast `tanh`, bias + activation) for the training hot paths.
+//!   (fast `tanh`, bias + activation) for the training hot paths; `plot` (feature `plot`):
+//!   the embedded font of the workspace's figures.
 //!
 //! `mbrl-envs` implements environments; `mbrl-models` implements dynamics models;
 //! `mbrl-policy-opt`, `mbrl-meta`, `mbrl-maac` and `mbrl-adapt` implement algorithms;
@@ -41,6 +42,8 @@ pub mod metrics;
 pub mod mlp;
 pub mod model;
 pub mod model_env;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod policy;
 pub mod resume_check;
 pub mod rollout;

@@ -29,7 +29,7 @@ pub struct RunConfig {
     pub iterations: u64,
     /// Evaluate every this many iterations (0: only after the last). Default 1.
     pub eval_every: u64,
-    /// Episodes per evaluation. Default 10 (the SB3 convention).
+    /// Episodes per evaluation, at least 1. Default 10 (the SB3 convention).
     pub eval_episodes: usize,
     /// Save a checkpoint every this many iterations (0: only at the end). Default 5.
     pub checkpoint_every: u64,
@@ -46,6 +46,23 @@ impl Default for RunConfig {
             checkpoint_every: 5,
             keep_checkpoints: 3,
         }
+    }
+}
+
+impl RunConfig {
+    /// Checks the values a run cannot use: no iterations, evaluations of no episodes (the loop
+    /// always evaluates after the last iteration), no checkpoint kept.
+    pub fn validate(&self) -> Result<()> {
+        for (key, value) in [
+            ("run.iterations", self.iterations),
+            ("run.eval_episodes", self.eval_episodes as u64),
+            ("run.keep_checkpoints", self.keep_checkpoints as u64),
+        ] {
+            if value == 0 {
+                return Err(Error::InvalidArgument(format!("{key} must be at least 1")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -176,6 +193,7 @@ pub fn run_training(
     observer: &mut dyn RunObserver,
     stop: &AtomicBool,
 ) -> Result<RunOutcome> {
+    ctx.run.validate()?;
     let mut logger = open_logger(&ctx.dir, &algo.metric_columns(), start.iteration)?;
     let seeds = eval_seeds(ctx.seed, ctx.run.eval_episodes);
     let clock = Instant::now();
@@ -191,7 +209,7 @@ pub fn run_training(
         }
         let due =
             (ctx.run.eval_every > 0 && iteration % ctx.run.eval_every == 0) || iteration == total;
-        let eval_return = if due && !seeds.is_empty() {
+        let eval_return = if due {
             let result = evaluate(eval_env, algo.policy(), &seeds)?;
             Some(result.mean_return())
         } else {
@@ -484,6 +502,21 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(latest.ends_with("ckpt-000002.json"));
+    }
+
+    #[test]
+    fn a_run_of_no_evaluation_episodes_is_refused_before_training() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = ctx(dir.path(), 2);
+        ctx.run.eval_episodes = 0;
+        let mut algo = Nudge::new(None);
+        let err = train_straight(&mut algo, &ctx, StartPoint::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("run.eval_episodes must be at least 1"),
+            "{err}"
+        );
+        assert_eq!(algo.steps, 0, "no iteration may run");
     }
 
     #[test]

@@ -274,6 +274,19 @@ pub fn learning_curve(
         .collect()
 }
 
+/// The mean return of uniformly random actions on the episodes of `seeds` in an environment
+/// of `factory`: the reference score the learning tests state next to their thresholds.
+pub fn random_return(factory: &crate::env::EnvFactory, seeds: &[u64]) -> Result<f64> {
+    let mut env = factory()?;
+    let space = env
+        .action_space()
+        .as_box()
+        .ok_or_else(|| Error::InvalidArgument("random actions need a box action space".into()))?
+        .clone();
+    let policy = crate::policy::RandomPolicy::new(space)?;
+    Ok(crate::rollout::evaluate(env.as_mut(), &policy, seeds)?.mean_return())
+}
+
 /// The largest absolute elementwise difference of two tensors of one shape (for assertions).
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
     Ok((a - b)?

@@ -317,13 +317,7 @@ fn main() -> Result<()> {
 }
 
 fn plot(path: &std::path::Path, summary: &dyn Fn(&str, usize) -> (f64, f64)) -> Result<()> {
-    // DejaVu Sans from mbrl-cli's assets (Bitstream Vera license there): no system fonts.
-    plotters::style::register_font(
-        "sans-serif",
-        FontStyle::Normal,
-        include_bytes!("../../mbrl-cli/assets/DejaVuSans.ttf"),
-    )
-    .map_err(|_| "the embedded font could not be loaded")?;
+    mbrl_core::plot::register_font()?;
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let top = HORIZONS

@@ -263,13 +263,7 @@ fn panel(
 }
 
 fn plot(rows: &[Row], path: &Path) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    // DejaVu Sans from mbrl-cli's assets (Bitstream Vera license there): no system fonts.
-    plotters::style::register_font(
-        "sans-serif",
-        FontStyle::Normal,
-        include_bytes!("../../mbrl-cli/assets/DejaVuSans.ttf"),
-    )
-    .map_err(|_| "the embedded font could not be loaded")?;
+    mbrl_core::plot::register_font()?;
     let root = BitMapBackend::new(path, (900, 1100)).into_drawing_area();
     root.fill(&WHITE)?;
     let areas = root.split_evenly((3, 1));

@@ -351,13 +351,7 @@ fn plot(args: &PlotArgs) -> AnyResult<()> {
             m.max(p.0.abs()).max(p.1.abs())
         })
         + 0.3;
-    // DejaVu Sans from mbrl-cli's assets (Bitstream Vera license there): no system fonts.
-    plotters::style::register_font(
-        "sans-serif",
-        FontStyle::Normal,
-        include_bytes!("../../mbrl-cli/assets/DejaVuSans.ttf"),
-    )
-    .map_err(|_| "the embedded font could not be loaded")?;
+    mbrl_core::plot::register_font()?;
     let cell = 420u32;
     let root = BitMapBackend::new(&args.png, (2 * cell, cell * learners.len() as u32 + 40))
         .into_drawing_area();

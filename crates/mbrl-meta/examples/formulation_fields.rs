@@ -330,13 +330,7 @@ fn plot(
     n: usize,
     path: &Path,
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    // DejaVu Sans from mbrl-cli's assets (Bitstream Vera license there): no system fonts.
-    plotters::style::register_font(
-        "sans-serif",
-        FontStyle::Normal,
-        include_bytes!("../../mbrl-cli/assets/DejaVuSans.ttf"),
-    )
-    .map_err(|_| "the embedded font could not be loaded")?;
+    mbrl_core::plot::register_font()?;
     let root = BitMapBackend::new(path, (1400, 700)).into_drawing_area();
     root.fill(&WHITE)?;
     // Colour scale from the 10th percentile to the best cell: a few very poor cells at the

@@ -354,13 +354,7 @@ fn heat_map(
 
 /// Uncertainty maps above, plasticity maps below, one column per iteration (Fig. 11).
 fn plot(s: &Settings, maps: &[Maps], points: &[[f32; 2]], path: &Path) -> AnyResult<()> {
-    // DejaVu Sans from mbrl-cli's assets (Bitstream Vera license there): no system fonts.
-    plotters::style::register_font(
-        "sans-serif",
-        FontStyle::Normal,
-        include_bytes!("../../mbrl-cli/assets/DejaVuSans.ttf"),
-    )
-    .map_err(|_| "the embedded font could not be loaded")?;
+    mbrl_core::plot::register_font()?;
     let width = 430 * maps.len() as u32;
     let root = BitMapBackend::new(path, (width, 800)).into_drawing_area();
     root.fill(&WHITE)?;

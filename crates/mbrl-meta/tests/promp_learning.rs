@@ -50,6 +50,10 @@ fn train(
     (first, last)
 }
 
+/// Point1d-goal (goal sign), 20 tasks x 20 rollouts, 40 iterations. Measured (AMD EPYC,
+/// 2026-12-07; seed 3, mean of iterations 36-40): pre-update -11.21, post-update -2.80; the
+/// untrained policy's first iteration: pre-update -31.55, post-update -25.71. Thresholds:
+/// post-update 5 above pre-update and 15 above the untrained policy's post-update return.
 #[test]
 fn promp_learns_to_adapt_on_point1d_goal() {
     let config = serde_json::json!({

@@ -2,8 +2,10 @@
 //! (initialisation and data order), and a fit is reproducible under a seed.
 
 use candle_core::Tensor;
+use mbrl_core::data::ReplayBuffer;
 use mbrl_core::model::DynamicsModel;
 use mbrl_models::{EarlyStoppingRule, MlpEnsemble};
+use rand::Rng;
 
 mod common;
 use common::{column, rng, sin_buffer, sin_dynamics, small_config, values};
@@ -119,4 +121,34 @@ fn fits_are_reproducible_under_a_seed() {
     let (a, b, c) = (run(9), run(9), run(10));
     assert_eq!(a, b);
     assert_ne!(a.1, c.1);
+}
+
+/// `hidden_sizes = []` is a linear model (`s' = s + mu + sigma * (W [s, a] + b)`, normalised):
+/// it fits linear dynamics `s' = 0.8 s + 0.3 a` almost exactly, and cannot fit the sine.
+#[test]
+fn no_hidden_layers_is_a_linear_model() {
+    let config = mbrl_models::EnsembleConfig {
+        hidden_sizes: vec![],
+        ..small_config()
+    };
+    let mut r = rng(7);
+    let mut linear = ReplayBuffer::new(1000, 1, 1).unwrap();
+    for _ in 0..1000 {
+        let s: f32 = r.random_range(-2.0..2.0);
+        let a: f32 = r.random_range(-1.0..1.0);
+        linear
+            .push(&[s], &[a], &[0.8 * s + 0.3 * a], 0.0, false)
+            .unwrap();
+    }
+    let mut model = MlpEnsemble::new(&config, 1, 1, &mut r).unwrap();
+    let fit = model.fit(&linear, None, &mut r).unwrap();
+    let val = fit.validation_loss.clone().unwrap();
+    assert!(val.iter().all(|&v| v < 1e-4), "linear dynamics: {fit:?}");
+    let mut model = MlpEnsemble::new(&config, 1, 1, &mut r).unwrap();
+    model.fit(&sin_buffer(1000, 2), None, &mut r).unwrap();
+    let errors = member_errors(&model);
+    assert!(
+        errors.iter().all(|&e| e > 0.1),
+        "a linear model fitted the sine: {errors:?}"
+    );
 }

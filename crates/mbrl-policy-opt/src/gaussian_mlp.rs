@@ -315,6 +315,24 @@ mod tests {
             .collect()
     }
 
+    /// `hidden_sizes = []` is a linear Gaussian policy: mean `obs W + b`.
+    #[test]
+    fn no_hidden_layers_is_a_linear_policy() {
+        let config = PolicyConfig {
+            hidden_sizes: vec![],
+            ..PolicyConfig::default()
+        };
+        let p = GaussianMlpPolicy::new(3, 2, config, &mut stream_rng(0, Stream::Policy)).unwrap();
+        let shapes: Vec<Vec<usize>> = p.parameters().iter().map(|x| x.dims().to_vec()).collect();
+        assert_eq!(shapes, vec![vec![3, 2], vec![2], vec![2]]);
+        let o = obs(4);
+        let (w, b) = (p.parameters()[0].as_tensor(), p.parameters()[1].as_tensor());
+        let expected = o.matmul(w).unwrap().broadcast_add(b).unwrap();
+        let mean = p.distribution(&o).unwrap().mean;
+        let diff = mbrl_core::testing::max_abs_diff(&mean, &expected).unwrap();
+        assert!(diff < 1e-6, "{diff}");
+    }
+
     #[test]
     fn jvp_matches_finite_differences() {
         for activation in [Activation::Tanh, Activation::Relu] {

@@ -58,9 +58,12 @@ pub const PPO_ENTRY: AlgorithmEntry = AlgorithmEntry {
     build: |ctx| build(ctx, Method::Ppo),
 };
 
+/// The policy update of a model-free trainer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
+pub enum Method {
+    /// One TRPO step per iteration (`[trpo]`).
     Trpo,
+    /// One PPO update per iteration (`[ppo]`).
     Ppo,
 }
 
@@ -94,12 +97,17 @@ fn build(ctx: BuildContext, method: Method) -> Result<Box<dyn Algorithm>> {
 
 /// Every table the model-free trainers read.
 #[derive(Debug, Clone, Default)]
-struct ModelFreeSettings {
-    data: ModelFreeConfig,
-    policy: PolicyConfig,
-    advantage: AdvantageConfig,
-    trpo: TrpoConfig,
-    ppo: PpoConfig,
+pub struct ModelFreeSettings {
+    /// `[model_free]`.
+    pub data: ModelFreeConfig,
+    /// `[policy]`.
+    pub policy: PolicyConfig,
+    /// `[advantage]`.
+    pub advantage: AdvantageConfig,
+    /// `[trpo]` (TRPO only).
+    pub trpo: TrpoConfig,
+    /// `[ppo]` (PPO only).
+    pub ppo: PpoConfig,
 }
 
 enum Optimiser {
@@ -111,7 +119,7 @@ enum Optimiser {
 pub(crate) const POLICY_ADAM: &str = "policy_adam";
 
 /// Model-free TRPO or PPO.
-struct ModelFree {
+pub struct ModelFree {
     method: Method,
     settings: ModelFreeSettings,
     policy: GaussianMlpPolicy,
@@ -130,7 +138,9 @@ struct SavedState {
 }
 
 impl ModelFree {
-    fn new(
+    /// A fresh trainer on environments of `factory` (`settings.data.num_envs` copies step in
+    /// parallel), seeded by `seed`.
+    pub fn new(
         factory: &EnvFactory,
         seed: u64,
         method: Method,

@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use mbrl_core::algorithm::BuildContext;
 use mbrl_core::rollout::{eval_seeds, evaluate};
+use mbrl_core::testing::random_return;
 use mbrl_envs::point2d::OptimalPolicy as Optimal;
 use mbrl_envs::{make_factory, EnvConfig};
 use mbrl_models::{ensemble_factory, EnsembleConfig};
@@ -37,6 +38,8 @@ fn bptt_through_one_model_learns_point2d() {
     let optimum = evaluate(factory().unwrap().as_mut(), &Optimal, &seeds)
         .unwrap()
         .mean_return();
+    let random = random_return(&factory, &seeds).unwrap();
+    eprintln!("point2d: optimum {optimum:.3}, random actions {random:.3}");
     let mut returns = Vec::new();
     for i in 1..=3 {
         algo.train_iteration(i).unwrap();
@@ -46,6 +49,12 @@ fn bptt_through_one_model_learns_point2d() {
         eprintln!("BPTT iteration {i}: return {ret:.3} (optimum {optimum:.3})");
         returns.push(ret);
     }
+    // Measured (AMD EPYC, 2026-12-07): -13.369 after each of the 3 iterations (300 real steps
+    // each); optimum -13.240 and random actions -82.273 on the same 50 episodes. Threshold:
+    // within 25% of the optimum (-16.55).
     let best = returns.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    assert!(best >= 1.25 * optimum, "{returns:?} vs optimum {optimum}");
+    assert!(
+        best >= 1.25 * optimum,
+        "{returns:?} vs optimum {optimum} (random actions {random})"
+    );
 }

@@ -1,30 +1,44 @@
-//! A throwaway `redis-server` on a free loopback port, for the tests of the `redis` backend.
-//! `.ci/run` installs Debian's `redis-server` when it is missing; without it these tests fail
-//! with a message saying so.
+//! A throwaway `redis-server` on a free loopback port, for tests and benchmarks of the `redis`
+//! backend (this crate's, and those of crates that drive it, such as the command line's). It
+//! needs the `redis-server` program on the `PATH` (Debian's `redis-server` package; `.ci/run`
+//! installs it when missing). A helper for tests: it panics, with a message saying what to
+//! install, when the server cannot start.
 
-#![allow(dead_code)]
-
-use std::net::TcpListener;
-use std::path::Path;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// A running `redis-server` with an append-only file in its own directory.
+/// A running `redis-server` with an append-only file (`appendfsync always`) in a directory of
+/// its own, removed when the server is dropped.
 pub struct RedisServer {
+    /// The loopback port it listens on.
     pub port: u16,
     child: Option<Child>,
-    dir: tempfile::TempDir,
+    dir: PathBuf,
     password: Option<String>,
 }
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+        .and_then(|listener| listener.local_addr())
+        .expect("no free loopback port")
         .port()
+}
+
+/// A fresh directory under the system's temporary directory.
+fn fresh_dir() -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "mbrl-redis-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {dir:?}: {e}"));
+    dir
 }
 
 impl RedisServer {
@@ -33,7 +47,7 @@ impl RedisServer {
         let mut server = Self {
             port: free_port(),
             child: None,
-            dir: tempfile::tempdir().unwrap(),
+            dir: fresh_dir(),
             password: password.map(String::from),
         };
         server.launch();
@@ -53,7 +67,7 @@ impl RedisServer {
                 "always",
             ])
             .arg("--dir")
-            .arg(self.dir.path())
+            .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(password) = &self.password {
@@ -64,8 +78,12 @@ impl RedisServer {
         });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer on 127.0.0.1:{} within 10 s",
+                self.port
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -89,14 +107,15 @@ impl RedisServer {
         self.launch();
     }
 
-    /// The server's directory.
+    /// The server's directory (its append-only file lives here).
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
