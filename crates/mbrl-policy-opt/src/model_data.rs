@@ -54,8 +54,11 @@ impl ModelData {
         let total: usize = trajectories.iter().map(Trajectory::len).sum();
         let target = (total as f64 * self.validation_share).round() as usize;
         let mut sent = 0;
-        for traj in trajectories {
-            let buffer = if sent < target {
+        for (i, traj) in trajectories.iter().enumerate() {
+            // A model cannot be fitted without training data: with too few trajectories for
+            // the split (one 200-step random rollout, say) the last one trains.
+            let starves_training = i + 1 == trajectories.len() && self.train.is_empty();
+            let buffer = if sent < target && !starves_training {
                 &mut self.validation
             } else {
                 &mut self.train
@@ -253,6 +256,15 @@ mod tests {
             .unwrap();
         assert_eq!((restored.validation.len(), restored.train.len()), (10, 20));
         assert!(ModelData::new(10, 1, 1, 1.0).is_err());
+    }
+
+    #[test]
+    fn a_single_first_trajectory_trains_rather_than_validates() {
+        let mut data = ModelData::new(100, 1, 1, 1.0 / 3.0).unwrap();
+        data.add(&[traj(10)]).unwrap();
+        assert_eq!((data.validation.len(), data.train.len()), (0, 10));
+        data.add(&[traj(10)]).unwrap();
+        assert_eq!((data.validation.len(), data.train.len()), (10, 10));
     }
 
     #[test]
