@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Thesis Sec. 9.4.2-9.4.3: returns of GrBAL, ReBAL, MB (mb-mpc) and MB+DE (mb-de) on held-out
-# perturbations of the rapier half-cheetah, SEEDS seeds each (default 0 1 2), ITERATIONS
+# perturbations of the rapier half-cheetah and ant, SEEDS seeds each (default 0 1 2), ITERATIONS
 # iterations of 5 real 1000-step episodes (default 5, 25k real steps; the thesis's budget is
 # 50 iterations, 250k steps, out of reach of this machine for 4 methods x 3 seeds: see the
 # measured cost below).
-# Families (arguments; default disabled-joint): configs/grbal/half-cheetah-<family>.toml.
+# Families (arguments; default disabled-joint): disabled-joint, sloped-terrain and pier on the
+# half-cheetah, crippled-leg on the ant, each from configs/grbal/<robot>-<family>.toml; the
+# held-out tasks are the family's own (`mbrl-cli envs --env ROBOT --task-family FAMILY`).
 # Each run is evaluated (2 episodes) in each held-out task and in a switch at step 500 from the
 # unperturbed robot to the held-out task; the table (mean +- sample std over seeds) goes to
 # docs/results/adapt_locomotion_<family>.md, one CSV row per run and test to the .csv, and each
@@ -13,7 +15,7 @@
 # .csv is not trained again, so each session adds the runs it finished (seed by seed, all
 # methods of a seed first) and the table says how many seeds each cell holds.
 #
-# Usage: scripts/results_adapt_locomotion.sh [disabled-joint]...
+# Usage: scripts/results_adapt_locomotion.sh [disabled-joint sloped-terrain pier crippled-leg]
 #        SEEDS="0 1 2" ITERATIONS=5 METHODS="grbal rebal mb-mpc mb-de" OUT=/tmp/runs BIN=...
 # Measured cost (Intel Xeon, one thread each, two runs side by side, 2026-12-03; first 2
 # iterations of seed 0):
@@ -44,12 +46,22 @@ if [ -z "${BIN:-}" ]; then
 fi
 mkdir -p docs/results
 
-# held_out FAMILY: the family's held-out task labels, one per line.
+# config FAMILY: the study's config of the family (configs/grbal/<robot>-<family>.toml).
+config() {
+  local found=(configs/grbal/*-"$1".toml)
+  [ -f "${found[0]}" ] || { echo "no config configs/grbal/*-$1.toml" >&2 && return 1; }
+  echo "${found[0]}"
+}
+
+# robot FAMILY: the environment of the family's config.
+robot() {
+  sed -n 's/^name = "\(.*\)"/\1/p' "$(config "$1")" | head -1
+}
+
+# held_out FAMILY: the family's held-out task labels, one per line, as the environment lists
+# them.
 held_out() {
-  case $1 in
-    disabled-joint) echo "disabled_joint=fthigh" ;;
-    *) echo "no held-out tasks listed for family $1" >&2 && return 1 ;;
-  esac
+  "$BIN" envs --env "$(robot "$1")" --task-family "$1"
 }
 
 # eval_return RUN ARGS...: the mean return printed by `eval`.
@@ -76,7 +88,7 @@ table() {
 }
 
 for family in $FAMILIES; do
-  config=configs/grbal/half-cheetah-$family.toml
+  config=$(config "$family")
   csv=docs/results/adapt_locomotion_$family.csv
   curves=docs/results/adapt_locomotion_${family}_curves.csv
   [ -f "$csv" ] || echo "method,seed,test,return" >"$csv"
@@ -87,7 +99,7 @@ for family in $FAMILIES; do
         echo "skipping $method seed $seed: its results are in $csv" >&2
         continue
       fi
-      runs=$OUT/$family/$method/half-cheetah
+      runs=$OUT/$family/$method/$(robot "$family")
       train_seed "$runs" "$seed" "$ITERATIONS" "$BIN" --config "$config" --out "$OUT/$family" \
         --set algo="\"$method\"" --set run.iterations="$ITERATIONS"
       run=$(ls -d "$runs"/*-s"$seed" | tail -1)

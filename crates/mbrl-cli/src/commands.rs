@@ -455,6 +455,32 @@ pub fn envs() -> Result<()> {
     Ok(())
 }
 
+/// `mbrl-cli envs --env NAME --task-family F`: the family's held-out test tasks, one label per
+/// line (what `eval --task` and `--switch-task` take).
+pub fn held_out_tasks(name: &str, family: &str) -> Result<()> {
+    let config = mbrl_envs::EnvConfig {
+        name: name.to_string(),
+        task_family: Some(family.to_string()),
+        ..mbrl_envs::EnvConfig::default()
+    };
+    let mut env = mbrl_envs::make_factory(&config).map_err(|e| UsageError(e.to_string()))?()?;
+    let tasks = env
+        .task_distribution()
+        .map(|d| d.test_tasks())
+        .unwrap_or_default();
+    if tasks.is_empty() {
+        return Err(UsageError(format!(
+            "family `{family}` of `{name}` holds no tasks out: its test tasks come from the \
+             training distribution"
+        ))
+        .into());
+    }
+    for task in tasks {
+        println!("{}", task.label);
+    }
+    Ok(())
+}
+
 /// `mbrl-cli algos`: every registered algorithm.
 pub fn algos() -> Result<()> {
     println!("{:<12} {:<40} reference", "name", "description");

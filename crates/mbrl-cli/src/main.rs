@@ -159,8 +159,16 @@ enum Command {
         #[arg(long)]
         log_x: bool,
     },
-    /// List environments: dimensions, horizon, task families.
-    Envs,
+    /// List environments: dimensions, horizon, task families; with --env and --task-family, the
+    /// family's held-out test tasks instead (one label per line, for `eval --task`).
+    Envs {
+        /// Environment whose held-out test tasks to list.
+        #[arg(long, requires = "task_family")]
+        env: Option<String>,
+        /// Its task family.
+        #[arg(long, requires = "env")]
+        task_family: Option<String>,
+    },
     /// List algorithms.
     Algos,
     /// Check a config file without running it.
@@ -267,7 +275,10 @@ fn main() -> ExitCode {
             index,
             set,
         } => commands::worker(&role, &config, index, &set),
-        Command::Envs => commands::envs(),
+        Command::Envs { env, task_family } => match (env, task_family) {
+            (Some(env), Some(family)) => commands::held_out_tasks(&env, &family),
+            _ => commands::envs(),
+        },
         Command::Algos => commands::algos(),
         Command::Validate { config, set } => commands::validate(&config, &set),
     };

@@ -146,6 +146,17 @@ fn validate_envs_and_algos_describe_what_exists() {
         .assert()
         .success()
         .stdout(predicate::str::is_match(r"point2d\s+2\s+2\s+30").unwrap());
+    // A family's held-out tasks, one label per line (pendulum's motor gains +-1.8).
+    cli()
+        .args(["envs", "--env", "pendulum", "--task-family", "motor"])
+        .assert()
+        .success()
+        .stdout("gain=+1.800\ngain=-1.800\n");
+    cli()
+        .args(["envs", "--env", "point1d-goal", "--task-family", "goal-sign"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("holds no tasks out"));
     cli()
         .arg("algos")
         .assert()
