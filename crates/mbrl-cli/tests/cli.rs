@@ -153,7 +153,13 @@ fn validate_envs_and_algos_describe_what_exists() {
         .success()
         .stdout("gain=+1.800\ngain=-1.800\n");
     cli()
-        .args(["envs", "--env", "point1d-goal", "--task-family", "goal-sign"])
+        .args([
+            "envs",
+            "--env",
+            "point1d-goal",
+            "--task-family",
+            "goal-sign",
+        ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("holds no tasks out"));
