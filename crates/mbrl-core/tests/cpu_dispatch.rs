@@ -6,17 +6,20 @@
 //! Haswell (AVX2 + FMA, no AVX-512) and a Nehalem (SSE4.2, no AVX). qemu's emulator implements
 //! no AVX-512 (nor, for Nehalem, AVX), so an instruction the emulated CPU lacks kills the child
 //! with SIGILL: the child passing shows that the dispatch chose kernels the CPU has. The child
-//! checks which units it reports and that a fused ensemble layer's forward and backward match
-//! an `f64` reference computed by hand.
+//! checks which units it reports, that a fused ensemble layer's forward and backward match
+//! an `f64` reference computed by hand, and that the fused policy MLP gives the parent's bits
+//! (its kernels use fused multiply-adds in a fixed order on every vector unit).
 
 use std::process::Command;
 
 use candle_core::{Device, Var};
 use mbrl_core::kernels::cpu::{elementwise_unit, matmul_unit, VectorUnit};
-use mbrl_core::kernels::{linear, Activation};
+use mbrl_core::kernels::{fused_mlp, linear, Activation};
 
 /// The child's expected vector unit, set by the parent.
 const EXPECTED_UNIT: &str = "MBRL_EXPECTED_VECTOR_UNIT";
+/// The parent's [`fused_mlp_bits`], for the child to reproduce.
+const EXPECTED_BITS: &str = "MBRL_EXPECTED_FUSED_MLP_BITS";
 
 #[test]
 fn the_reported_units_follow_the_cpu_features() {
@@ -103,6 +106,55 @@ fn check_a_fused_layer_against_f64() {
     );
 }
 
+/// A hash of the bits of the policy-shaped fused MLP's output and parameter gradients (17 ->
+/// 32 -> 32 -> 6, tanh, 1100 rows: two tasks, a ragged last chunk).
+fn fused_mlp_bits() -> u64 {
+    let value = |i: usize, scale: f32| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * scale;
+    let dev = Device::Cpu;
+    let widths = [17, 32, 32, 6];
+    let rows = 1100;
+    let x: Vec<f32> = (0..rows * 17).map(|i| value(i, 2.0)).collect();
+    let x = candle_core::Tensor::from_vec(x, (rows, 17), &dev).unwrap();
+    let params: Vec<Var> = widths
+        .windows(2)
+        .enumerate()
+        .flat_map(|(l, io)| {
+            let w = (0..io[0] * io[1]).map(|i| value(i + 31 * l, 0.5)).collect();
+            let b = (0..io[1]).map(|i| value(i + 7 * l, 0.2)).collect();
+            [
+                Var::from_vec(w, (io[0], io[1]), &dev).unwrap(),
+                Var::from_vec(b, io[1], &dev).unwrap(),
+            ]
+        })
+        .collect();
+    let tensors: Vec<_> = params.iter().map(|p| p.as_tensor().clone()).collect();
+    let out = fused_mlp(&x, &tensors, Activation::Tanh).unwrap();
+    let probe: Vec<f32> = (0..rows * 6).map(|i| value(i + 3, 1.0)).collect();
+    let probe = candle_core::Tensor::from_vec(probe, (rows, 6), &dev).unwrap();
+    let grads = (&out * &probe)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let mut values: Vec<f32> = out.flatten_all().unwrap().to_vec1().unwrap();
+    for p in &params {
+        values.extend(
+            grads
+                .get(p)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap(),
+        );
+    }
+    // FNV-1a over the bits.
+    values.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+        (h ^ u64::from(v.to_bits())).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 #[test]
 fn a_fused_layer_matches_an_f64_reference_here() {
     check_a_fused_layer_against_f64();
@@ -123,6 +175,9 @@ fn child_under_emulation() {
         "element-wise unit"
     );
     check_a_fused_layer_against_f64();
+    if let Ok(bits) = std::env::var(EXPECTED_BITS) {
+        assert_eq!(fused_mlp_bits().to_string(), bits, "fused MLP bits");
+    }
 }
 
 #[test]
@@ -144,6 +199,7 @@ fn the_same_binary_runs_on_cpus_without_avx512() {
                 "1",
             ])
             .env(EXPECTED_UNIT, expected.to_string())
+            .env(EXPECTED_BITS, fused_mlp_bits().to_string())
             .output()
             .expect("qemu-x86_64 (install Debian's qemu-user)");
         assert!(

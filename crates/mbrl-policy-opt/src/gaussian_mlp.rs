@@ -8,7 +8,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 pub use mbrl_core::kernels::Activation;
-use mbrl_core::kernels::{bias_activation, linear};
+use mbrl_core::kernels::{bias_activation, fused_mlp};
 use mbrl_core::policy::{act_gaussian, flatten, unflatten, DiagGaussian, GaussianPolicy, Policy};
 use mbrl_core::{Error, Result};
 use rand::{Rng, RngCore};
@@ -167,16 +167,10 @@ impl GaussianMlpPolicy {
         })
     }
 
-    /// Mean actions with the given parameters: each layer is the fused linear kernel of
-    /// `mbrl_core::kernels`.
+    /// Mean actions with the given parameters: the whole network is one op of
+    /// `mbrl_core::kernels` ([`fused_mlp`], per-layer ops where second derivatives are needed).
     fn mean_with(&self, params: &[Tensor], obs: &Tensor) -> Result<Tensor> {
-        let layers = (params.len() - 1) / 2;
-        let mut h = obs.clone();
-        for l in 0..layers {
-            let activation = (l + 1 < layers).then_some(self.config.activation);
-            h = linear(&h, &params[2 * l], &params[2 * l + 1], activation)?;
-        }
-        Ok(h)
+        fused_mlp(obs, &params[..params.len() - 1], self.config.activation)
     }
 
     fn log_std_with(&self, params: &[Tensor]) -> Result<Tensor> {

@@ -13,6 +13,8 @@
 //!   products through it stay exact;
 //! - [`linear()`]: a whole dense layer `act(x W + b)` as one custom op, so the pre-activation
 //!   is no graph node (no gradient buffer for it) and data inputs get no gradient;
+//! - [`fused_mlp()`]: a whole narrow MLP (the policies) as one op, vectorised over rows in
+//!   cache-sized chunks, so narrow layers cost no more per row than wide ones;
 //! - [`gaussian_log_prob()`]: a diagonal Gaussian's log-density with a shared log-std, one op
 //!   in place of seven;
 //! - `matmul`: the layers' matrix products as row tiles shared by the threads (one fork per
@@ -22,6 +24,7 @@ mod bias_activation;
 pub mod cpu;
 mod elementwise;
 pub mod fast_math;
+mod fused_mlp;
 mod gaussian;
 mod linear;
 mod matmul;
@@ -30,6 +33,7 @@ mod simd;
 mod test_support;
 
 pub use bias_activation::bias_activation;
+pub use fused_mlp::fused_mlp;
 pub use gaussian::gaussian_log_prob;
 pub use linear::linear;
 pub use simd::widest;
