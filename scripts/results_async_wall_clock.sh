@@ -27,7 +27,11 @@
 #        SEEDS="0 1 2" PARTS="fig24 redis fig27" ITERATIONS=10 OUT=/tmp/runs BIN=...
 # Resumable: a run interrupted on the threads backend resumes from its newest checkpoint; an
 # interrupted Redis run starts again.
-# Measured cost: MEASURED_COST
+# Measured cost, per seed, on an idle 2-core machine (seeds 0-1 on an AMD EPYC, seed 2 on an
+# Intel Xeon, 2026-12-06/07): fig24 about 33 min (each asynchronous run 502 s, which is its
+# simulated sampling time; sequential ME-TRPO 100-127 s of compute, ME-PPO 136-249 s, MB-MPO
+# 288-347 s; model-free TRPO and PPO 1-3 s each, plus evaluation); redis about 9 min (one
+# 502 s run plus start-up); fig27 about 38 min (502 s, 502 s, 251 s and 1004 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/resumable_runs.sh
