@@ -599,21 +599,17 @@ impl CustomOp2 for FusedMlp {
                             })
                         })
                     };
-                    match grad_x.as_deref_mut() {
-                        Some(gx) if rows > task_rows => tasks
-                            .zip(gx.chunks_mut(task_rows * inputs).map(Some))
-                            .collect::<Vec<_>>()
-                            .into_par_iter()
-                            .map(run)
-                            .collect(),
-                        Some(gx) => tasks.zip(std::iter::once(Some(gx))).map(run).collect(),
-                        None if rows > task_rows => tasks
-                            .map(|t| (t, None))
-                            .collect::<Vec<_>>()
-                            .into_par_iter()
-                            .map(run)
-                            .collect(),
-                        None => tasks.map(|t| run((t, None))).collect(),
+                    // Each task's rows of the input gradient, when one is wanted.
+                    let grad_x_parts: Vec<&mut [f32]> = match grad_x.as_deref_mut() {
+                        Some(gx) => gx.chunks_mut(task_rows * inputs).collect(),
+                        None => Vec::new(),
+                    };
+                    let mut grad_x_parts = grad_x_parts.into_iter();
+                    let tasks: Vec<TaskRows> = tasks.map(|t| (t, grad_x_parts.next())).collect();
+                    if tasks.len() > 1 {
+                        tasks.into_par_iter().map(run).collect()
+                    } else {
+                        tasks.into_iter().map(run).collect()
                     }
                 })
             })
