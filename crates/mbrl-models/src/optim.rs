@@ -10,8 +10,7 @@
 
 use std::cell::RefCell;
 
-use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, InplaceOp1, Layout, Var};
+use candle_core::{CpuStorage, InplaceOp1, Layout, Tensor, Var};
 use mbrl_core::kernels::widest;
 use rayon::prelude::*;
 
@@ -59,13 +58,24 @@ impl EnsembleAdam {
     }
 
     /// One update of the members with `active[k]`; the others keep parameters and moments.
-    pub(crate) fn step(&mut self, vars: &[Var], grads: &GradStore, active: &[bool]) -> Result<()> {
-        if vars.len() != self.moments.len() || active.len() != self.members {
+    /// `grads[i]` is the gradient of `vars[i]` (`None`: the loss does not depend on it).
+    pub(crate) fn step(
+        &mut self,
+        vars: &[Var],
+        grads: &[Option<Tensor>],
+        active: &[bool],
+    ) -> Result<()> {
+        if vars.len() != self.moments.len()
+            || grads.len() != vars.len()
+            || active.len() != self.members
+        {
             return Err(Error::InvalidArgument(format!(
-                "optimiser built for {} parameters and {} members, stepped with {} and {}",
+                "optimiser built for {} parameters and {} members, stepped with {} parameters, \
+                 {} gradients and {} members",
                 self.moments.len(),
                 self.members,
                 vars.len(),
+                grads.len(),
                 active.len()
             )));
         }
@@ -83,10 +93,17 @@ impl EnsembleAdam {
                 (step as f32, (1.0 - BETA2.powi(t)).sqrt() as f32)
             })
             .collect();
-        for (var, (m, v)) in vars.iter().zip(&mut self.moments) {
-            let Some(grad) = grads.get(var.as_tensor()) else {
+        for ((var, grad), (m, v)) in vars.iter().zip(grads).zip(&mut self.moments) {
+            let Some(grad) = grad else {
                 continue;
             };
+            if grad.dims() != var.dims() {
+                return Err(Error::InvalidArgument(format!(
+                    "gradient {:?} for a parameter {:?}",
+                    grad.dims(),
+                    var.dims()
+                )));
+            }
             let grad = grad.contiguous()?;
             let (storage, layout) = grad.storage_and_layout();
             let candle_core::Storage::Cpu(cpu) = &*storage else {
@@ -170,7 +187,7 @@ impl InplaceOp1 for AdamUpdate<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Tensor};
+    use candle_core::Device;
 
     #[test]
     fn first_step_is_sign_descent_and_frozen_members_stay() {
@@ -184,7 +201,7 @@ mod tests {
             .unwrap()
             .sum_all()
             .unwrap();
-        let grads = loss.backward().unwrap();
+        let grads = [loss.backward().unwrap().get(&x).cloned()];
         let mut adam = EnsembleAdam::new(std::slice::from_ref(&x), 2, 0.1);
         adam.step(std::slice::from_ref(&x), &grads, &[true, false])
             .unwrap();

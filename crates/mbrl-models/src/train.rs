@@ -457,10 +457,17 @@ impl MlpEnsemble {
     /// One Adam step on normalised `[K, B, in]` inputs and `[K, B, obs]` targets for the
     /// `active` members; returns every member's loss before the step.
     fn step_normalized(&mut self, x: &Tensor, y: &Tensor, active: &[bool]) -> Result<Vec<f64>> {
-        let losses = self
-            .weights_tracked()?
-            .loss(x, y, self.config.logvar_bound_penalty)?;
-        let grads = losses.sum_all()?.backward()?;
+        let penalty = self.config.logvar_bound_penalty;
+        let (losses, grads) = if self.params.arch.weight_norm {
+            // Weight norm's reparameterisation has no hand-written backward: autograd.
+            let losses = self.weights_tracked()?.loss(x, y, penalty)?;
+            let store = losses.sum_all()?.backward()?;
+            let grads = self.params.vars.iter().map(|v| store.get(v).cloned());
+            (losses, grads.collect())
+        } else {
+            let (losses, grads) = self.weights_detached()?.loss_and_gradients(x, y, penalty)?;
+            (losses, grads.into_iter().map(Some).collect::<Vec<_>>())
+        };
         self.optimizer.step(&self.params.vars, &grads, active)?;
         Ok(losses
             .to_vec1::<f32>()?

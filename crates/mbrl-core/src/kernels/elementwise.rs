@@ -168,6 +168,34 @@ fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
+/// `swish(z) = z * sigmoid(z)` of pre-activations `z`, with the fused forward's arithmetic.
+pub(super) fn swish(z: &[f32]) -> Vec<f32> {
+    simd::widest(|| z.iter().map(|&z| z * sigmoid(z)).collect())
+}
+
+/// `d *= act'(.)` in place over `[K, rows, width]` blocks, `source` holding the activation's
+/// output (its input `z` for swish), and the column sums of the result per member
+/// (`[K * width]`, the bias gradient): one pass over the data.
+pub(super) fn activation_backward_and_bias_grad(
+    act: Option<Activation>,
+    d: &mut [f32],
+    source: &[f32],
+    rows: usize,
+    width: usize,
+) -> Vec<f32> {
+    match act {
+        None => scale_rows_and_sum(d, source, rows, width, |_| 1.0),
+        Some(Activation::Tanh) => scale_rows_and_sum(d, source, rows, width, |s| 1.0 - s * s),
+        Some(Activation::Relu) => {
+            scale_rows_and_sum(d, source, rows, width, |s| f32::from(u8::from(s > 0.0)))
+        }
+        Some(Activation::Swish) => scale_rows_and_sum(d, source, rows, width, |s| {
+            let sig = sigmoid(s);
+            sig * (1.0 + s * (1.0 - sig))
+        }),
+    }
+}
+
 /// Runs `f` on the contiguous `f32` data of `t`.
 pub(super) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
     let (store, layout) = t.storage_and_layout();
@@ -215,19 +243,7 @@ pub(super) fn pre_activation_and_bias_grads(
     let (d, sums) = with_f32(&grad, |g| {
         with_f32(&source, |s| {
             let mut d = g.to_vec();
-            let sums = match act {
-                None => scale_rows_and_sum(&mut d, s, rows, width, |_| 1.0),
-                Some(Activation::Tanh) => {
-                    scale_rows_and_sum(&mut d, s, rows, width, |s| 1.0 - s * s)
-                }
-                Some(Activation::Relu) => {
-                    scale_rows_and_sum(&mut d, s, rows, width, |s| f32::from(u8::from(s > 0.0)))
-                }
-                Some(Activation::Swish) => scale_rows_and_sum(&mut d, s, rows, width, |s| {
-                    let sig = sigmoid(s);
-                    sig * (1.0 + s * (1.0 - sig))
-                }),
-            };
+            let sums = activation_backward_and_bias_grad(act, &mut d, s, rows, width);
             (d, sums)
         })
     })??;

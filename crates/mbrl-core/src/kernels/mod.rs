@@ -17,6 +17,9 @@
 //!   cache-sized chunks, so narrow layers cost no more per row than wide ones;
 //! - [`gaussian_log_prob()`]: a diagonal Gaussian's log-density with a shared log-std, one op
 //!   in place of seven;
+//! - [`mlp_forward_with_tape()`]: a stacked MLP's forward that keeps what its hand-written
+//!   backward ([`MlpTape::backward`]) needs: the dynamics ensembles' training step without
+//!   candle's gradient bookkeeping;
 //! - `matmul`: the layers' matrix products as row tiles shared by the threads (one fork per
 //!   product instead of one per ensemble member); [`cpu`]: which vector unit they run on.
 
@@ -28,6 +31,7 @@ mod fused_mlp;
 mod gaussian;
 mod linear;
 mod matmul;
+mod mlp_tape;
 mod simd;
 #[cfg(test)]
 mod test_support;
@@ -36,6 +40,7 @@ pub use bias_activation::bias_activation;
 pub use fused_mlp::fused_mlp;
 pub use gaussian::gaussian_log_prob;
 pub use linear::linear;
+pub use mlp_tape::{mlp_forward_with_tape, LayerGrads, MlpTape};
 pub use simd::widest;
 
 use serde::{Deserialize, Serialize};
