@@ -75,6 +75,10 @@ fn stacked(w: &Tensor, n: usize) -> Result<Tensor> {
     } else {
         w.clone()
     };
+    if n == 1 {
+        // One window (online adaptation): a view, not a copy.
+        return Ok(w.unsqueeze(0)?);
+    }
     let mut dims = vec![n];
     dims.extend_from_slice(w.dims());
     Ok(w.unsqueeze(0)?.broadcast_as(dims)?.contiguous()?)
@@ -130,10 +134,11 @@ pub fn unstacked(weights: &[Tensor], i: usize) -> Result<Vec<Tensor>> {
         .collect()
 }
 
-/// Whether every element of every tensor is finite.
+/// Whether every element of every tensor is finite (a sum over a non-finite element is not;
+/// finite weights large enough for their sum to overflow count as diverged too).
 pub fn all_finite(weights: &[Tensor]) -> Result<bool> {
     for w in weights {
-        let s = w.abs()?.sum_all()?.to_scalar::<f32>()?;
+        let s = w.sum_all()?.to_scalar::<f32>()?;
         if !s.is_finite() {
             return Ok(false);
         }

@@ -68,22 +68,30 @@ pub fn gradient_at(
     params: &[Tensor],
     objective: impl FnOnce(&[Tensor]) -> Result<Tensor>,
 ) -> Result<(Tensor, Vec<Tensor>)> {
-    let zeros = params
+    // A parameter with a graph behind it is evaluated as `p + z` with a fresh zero variable
+    // `z` (d/dz = d/dp, and p's graph stays for a meta-gradient); a constant one becomes a
+    // variable itself (one copy instead of a zero fill and an add).
+    let (inputs, wrt): (Vec<Tensor>, Vec<Var>) = params
         .iter()
-        .map(|p| Ok(Var::zeros(p.dims(), p.dtype(), p.device())?))
-        .collect::<Result<Vec<_>>>()?;
-    let shifted = params
-        .iter()
-        .zip(&zeros)
-        .map(|(p, z)| Ok((p + z.as_tensor())?))
-        .collect::<Result<Vec<_>>>()?;
-    let value = objective(&shifted)?;
+        .map(|p| {
+            if p.track_op() {
+                let z = Var::zeros(p.dims(), p.dtype(), p.device())?;
+                Ok(((p + z.as_tensor())?, z))
+            } else {
+                let v = Var::from_tensor(p)?;
+                Ok((v.as_tensor().clone(), v))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let value = objective(&inputs)?;
     let grads = value.backward()?;
-    let gradient = zeros
+    let gradient = wrt
         .iter()
-        .map(|z| match grads.get(z.as_tensor()) {
+        .map(|v| match grads.get(v.as_tensor()) {
             Some(g) => Ok(g.clone()),
-            None => Ok(z.as_tensor().zeros_like()?),
+            None => Ok(v.as_tensor().zeros_like()?),
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((value, gradient))
