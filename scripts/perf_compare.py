@@ -97,8 +97,15 @@ WORKLOADS = [
         "rebal_step_mppi",
         "rebal_step_mppi",
         "ReBAL control step: a 256-unit GRU reads 16 transitions, then MPPI 500 x 10 in the "
-        "context-conditioned 3 x 512 MLP",
+        "context-conditioned 3 x 512 MLP (candle folds the context into the first layer's "
+        "bias; PyTorch concatenates it to every input, the usual way)",
         1.0,
+    ),
+    (
+        "rebal_step_mppi",
+        "rebal_step_mppi_folded",
+        "the same; PyTorch folds the context into the bias too (same algorithm)",
+        None,
     ),
 ]
 

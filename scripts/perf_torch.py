@@ -26,7 +26,10 @@ binary `crates/mbrl-policy-opt/benches/side_by_side.rs`:
   state-change model (normalised inputs and target) adapted on the last 16 transitions (GrBAL:
   one SGD step of 0.001; ReBAL: a 256-unit GRU reads them, and the MLP takes its state as extra
   inputs), then 500 candidates over 10 steps (MPPI: one iteration, warm start; or random
-  shooting) with the half-cheetah reward.
+  shooting) with the half-cheetah reward;
+- rebal_step_mppi_folded: ReBAL's step with the context's part of the first layer folded into
+  its bias once per step (`[x, c] W + b = x W_x + (c W_c + b)`), as mbrl plans; the plain
+  rebal_step_mppi concatenates the context to every candidate's input, the usual way.
 
 Protocol (identical in Rust): each workload is warmed up for `--warmup` seconds, then run for
 `--measure` seconds; the median of the per-call times is printed as one JSON line
@@ -363,8 +366,9 @@ def maac_actor_update(generator):
     return step
 
 
-def adaptive_control_step(generator, planner, recurrent):
-    """One action of GrBAL's or ReBAL's controller (see the module docstring)."""
+def adaptive_control_step(generator, planner, recurrent, fold=False):
+    """One action of GrBAL's or ReBAL's controller (see the module docstring); `fold` folds
+    ReBAL's context into the first layer's bias."""
     past, n, h, hidden = 16, 500, 10, 256
     context = hidden if recurrent else 0
     sizes = [OBS + ACT + context, 512, 512, 512, OBS]
@@ -401,6 +405,10 @@ def adaptive_control_step(generator, planner, recurrent):
                 _, c = gru(x.unsqueeze(0))
                 c = c[0]
             w = weights
+            if fold:
+                n_in = OBS + ACT
+                w = [weights[0][:n_in], c @ weights[0][n_in:] + weights[1]] + weights[2:]
+                c = None
         else:
             params = [p.clone().requires_grad_(True) for p in weights]
             loss = ((delta(params, obs, act, None) - target) ** 2).mean()
@@ -450,6 +458,7 @@ def main():
         ("grbal_step_mppi", lambda g: adaptive_control_step(g, "mppi", False)),
         ("grbal_step_random_shooting", lambda g: adaptive_control_step(g, "random_shooting", False)),
         ("rebal_step_mppi", lambda g: adaptive_control_step(g, "mppi", True)),
+        ("rebal_step_mppi_folded", lambda g: adaptive_control_step(g, "mppi", True, fold=True)),
     ]
     results = [
         timed(name, make(generator), args.warmup, args.measure)
