@@ -1,18 +1,20 @@
 //! The Gaussian MLP policy: `a ~ N(mu_theta(s), diag(exp(log_std))^2)` with a state-independent,
 //! learned log standard deviation (thesis Appendix A.1: 32-32 tanh, initial std 1).
 //!
-//! Besides the `GaussianPolicy` interface it offers an exact Jacobian-vector product of its
-//! outputs, from which [`GaussianMlpPolicy::fisher_vector_product`] computes exact Fisher-vector
-//! products (Gauss-Newton form `J^T M J v`, with `M` the Fisher matrix of a diagonal Gaussian in
-//! its mean and log-std) using only first-order automatic differentiation.
+//! Besides the `GaussianPolicy` interface it offers exact Fisher-vector products
+//! ([`GaussianMlpPolicy::fisher_operator`]: Gauss-Newton form `J^T M J v`, with `M` the Fisher
+//! matrix of a diagonal Gaussian in its mean and log-std), by hand-written forward-mode and
+//! backward passes.
 
 use candle_core::{DType, Device, Tensor, Var};
+use mbrl_core::kernels::fused_mlp;
 pub use mbrl_core::kernels::Activation;
-use mbrl_core::kernels::{bias_activation, fused_mlp};
-use mbrl_core::policy::{act_gaussian, flatten, unflatten, DiagGaussian, GaussianPolicy, Policy};
+use mbrl_core::policy::{act_gaussian, DiagGaussian, GaussianPolicy, Policy};
 use mbrl_core::{Error, Result};
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
+
+use crate::fisher::FisherOperator;
 
 /// The `[policy]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,19 +156,6 @@ impl GaussianMlpPolicy {
         Ok(())
     }
 
-    /// Derivative of the activation at pre-activation `pre + b`, given its output `out`.
-    fn activation_grad(&self, pre: &Tensor, b: &Tensor, out: &Tensor) -> Result<Tensor> {
-        Ok(match self.config.activation {
-            Activation::Tanh => (1.0 - out.sqr()?)?,
-            Activation::Relu => out.gt(0.0)?.to_dtype(DType::F32)?,
-            Activation::Swish => {
-                let z = pre.broadcast_add(b)?;
-                let sig = (z.neg()?.exp()? + 1.0)?.recip()?;
-                (&sig * (1.0 + (z * (1.0 - &sig)?)?)?)?
-            }
-        })
-    }
-
     /// Mean actions with the given parameters: the whole network is one op of
     /// `mbrl_core::kernels` ([`fused_mlp`], per-layer ops where second derivatives are needed).
     fn mean_with(&self, params: &[Tensor], obs: &Tensor) -> Result<Tensor> {
@@ -178,66 +167,29 @@ impl GaussianMlpPolicy {
         Ok(raw.maximum(self.config.min_log_std as f64)?)
     }
 
-    /// Directional derivative of the mean along parameter direction `dir` (same layout as the
-    /// parameters), at the current parameters: `[B, act_dim]`.
-    pub fn mean_jvp(&self, obs: &Tensor, dir: &[Tensor]) -> Result<Tensor> {
-        let params: Vec<Tensor> = self.params.iter().map(|v| v.as_tensor().detach()).collect();
-        self.check(dir)?;
-        let layers = (params.len() - 1) / 2;
-        let mut h = obs.clone();
-        let mut dh = Tensor::zeros(obs.dims(), DType::F32, obs.device())?;
-        for l in 0..layers {
-            let (w, b) = (&params[2 * l], &params[2 * l + 1]);
-            let pre = h.matmul(w)?;
-            let dz = bias_activation(
-                &(dh.matmul(w)? + h.matmul(&dir[2 * l])?)?,
-                &dir[2 * l + 1],
-                None,
-            )?;
-            if l + 1 < layers {
-                let out = bias_activation(&pre, b, Some(self.config.activation))?;
-                dh = (self.activation_grad(&pre, b, &out)? * dz)?;
-                h = out;
-            } else {
-                dh = dz;
-            }
-        }
-        Ok(dh)
+    /// The Fisher-vector product operator over `obs` at the current parameters (which it
+    /// copies): one forward pass here, a forward-mode and a backward pass per product.
+    pub fn fisher_operator(&self, obs: &Tensor) -> Result<FisherOperator> {
+        let params: Vec<Tensor> = self.params.iter().map(|p| p.as_tensor().clone()).collect();
+        let (log_std, weights) = params.split_last().expect("checked length");
+        let layers: Vec<(Tensor, Tensor)> = weights
+            .chunks_exact(2)
+            .map(|wb| (wb[0].clone(), wb[1].clone()))
+            .collect();
+        FisherOperator::new(
+            obs,
+            &layers,
+            self.config.activation,
+            log_std,
+            self.config.min_log_std,
+        )
     }
 
     /// Exact Fisher-vector product `F v` of the mean KL over `obs` at the current parameters,
-    /// for a flat direction `v` (rank-1, `num_params` long). `F = E_s[J^T M J]` with
-    /// `M = diag(1/sigma^2)` for the mean and `2` for each log-std.
+    /// for a flat direction `v` (rank-1, `num_params` long); see [`FisherOperator`], which
+    /// TRPO builds once for all the products of a step.
     pub fn fisher_vector_product(&self, obs: &Tensor, v: &Tensor) -> Result<Tensor> {
-        let shapes: Vec<Vec<usize>> = self.params.iter().map(|p| p.dims().to_vec()).collect();
-        let dir = unflatten(v, &shapes)?;
-        let params: Vec<Tensor> = self.params.iter().map(|p| p.as_tensor().clone()).collect();
-        let log_std = self.log_std_with(&params)?.detach();
-        let inv_var = (log_std * -2.0)?.exp()?;
-        let dmean = self.mean_jvp(obs, &dir)?;
-        let weight_mean = dmean.broadcast_mul(&inv_var)?.detach();
-        // The log-std floor has zero derivative below it.
-        let active = params
-            .last()
-            .expect("checked")
-            .ge(self.config.min_log_std as f64)?
-            .to_dtype(DType::F32)?;
-        let dlog_std = (dir.last().expect("checked") * &active)?;
-        let weight_log_std = (dlog_std * 2.0)?.detach();
-        let batch = obs.dim(0)? as f64;
-        let mean = self.mean_with(&params, obs)?;
-        let scalar = ((mean * weight_mean)?.sum_all()? / batch)?
-            .add(&(self.log_std_with(&params)? * weight_log_std)?.sum_all()?)?;
-        let grads = scalar.backward()?;
-        let parts = self
-            .params
-            .iter()
-            .map(|p| match grads.get(p.as_tensor()) {
-                Some(g) => Ok(g.clone()),
-                None => Ok(Tensor::zeros(p.dims(), DType::F32, &Device::Cpu)?),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        flatten(&parts)
+        self.fisher_operator(obs)?.apply(v)
     }
 }
 
@@ -269,6 +221,7 @@ impl GaussianPolicy for GaussianMlpPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mbrl_core::policy::unflatten;
     use mbrl_core::seeding::{stream_rng, Stream};
 
     fn policy(activation: Activation) -> GaussianMlpPolicy {
@@ -329,7 +282,7 @@ mod tests {
 
     #[test]
     fn jvp_matches_finite_differences() {
-        for activation in [Activation::Tanh, Activation::Relu] {
+        for activation in [Activation::Tanh, Activation::Relu, Activation::Swish] {
             let p = policy(activation);
             let o = obs(5);
             let mut rng = stream_rng(2, Stream::Data);
@@ -337,7 +290,8 @@ mod tests {
                 .unwrap();
             let shapes: Vec<Vec<usize>> =
                 p.parameters().iter().map(|x| x.dims().to_vec()).collect();
-            let jvp = p.mean_jvp(&o, &unflatten(&v, &shapes).unwrap()).unwrap();
+            let dir = unflatten(&v, &shapes).unwrap();
+            let jvp = p.fisher_operator(&o).unwrap().mean_jvp(&dir).unwrap();
             let jvp = jvp.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let fd = fd_mean(&p, &o, &v, 1e-3);
             for (a, b) in jvp.iter().zip(&fd) {

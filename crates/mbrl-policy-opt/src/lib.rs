@@ -21,6 +21,7 @@
 
 pub mod advantages;
 pub mod baseline;
+pub mod fisher;
 pub mod gaussian_mlp;
 pub mod imagination;
 pub mod imagined_update;

@@ -269,9 +269,8 @@ pub fn trpo_step(
             .obs
             .index_select(&Tensor::from_vec(rows, n, batch.obs.device())?, 0)?
     };
-    trpo_step_with(policy, batch, config, &mut |v| {
-        policy.fisher_vector_product(&obs, v)
-    })
+    let fisher = policy.fisher_operator(&obs)?;
+    trpo_step_with(policy, batch, config, &mut |v| fisher.apply(v))
 }
 
 #[cfg(test)]

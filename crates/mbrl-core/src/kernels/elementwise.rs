@@ -164,6 +164,34 @@ pub(super) fn add_in_order(partial: Vec<Vec<f32>>, width: usize) -> Vec<f32> {
     total
 }
 
+/// The column sums of `d` per member block of `rows` rows of `width` (`[members * width]`): the
+/// bias gradient of a layer without activation, summed in the order of
+/// [`activation_backward_and_bias_grad`].
+pub(super) fn bias_grad(d: &[f32], rows: usize, width: usize) -> Vec<f32> {
+    let task = |d: &[f32]| -> Vec<f32> {
+        simd::widest(|| {
+            let mut sums = vec![0.0f32; width];
+            for row in d.chunks_exact(width) {
+                for (sum, &v) in sums.iter_mut().zip(row) {
+                    *sum += v;
+                }
+            }
+            sums
+        })
+    };
+    let block = rows * width;
+    let mut sums = Vec::with_capacity(d.len() / block.max(1) * width);
+    for d in d.chunks_exact(block) {
+        let partial: Vec<Vec<f32>> = if block >= PARALLEL_MIN_ELEMENTS {
+            d.par_chunks(ROWS_PER_TASK * width).map(task).collect()
+        } else {
+            d.chunks(ROWS_PER_TASK * width).map(task).collect()
+        };
+        sums.extend(add_in_order(partial, width));
+    }
+    sums
+}
+
 fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
@@ -173,26 +201,88 @@ pub(super) fn swish(z: &[f32]) -> Vec<f32> {
     simd::widest(|| z.iter().map(|&z| z * sigmoid(z)).collect())
 }
 
+/// `tanh'` from the activation's output `s = tanh(z)`.
+fn tanh_derivative(s: f32) -> f32 {
+    1.0 - s * s
+}
+
+/// `relu'` from the activation's output (positive exactly where `z` is).
+fn relu_derivative(s: f32) -> f32 {
+    f32::from(u8::from(s > 0.0))
+}
+
+/// `swish'` from the activation's input `z`.
+fn swish_derivative(z: f32) -> f32 {
+    let sig = sigmoid(z);
+    sig * (1.0 + z * (1.0 - sig))
+}
+
 /// `d *= act'(.)` in place over `[K, rows, width]` blocks, `source` holding the activation's
 /// output (its input `z` for swish), and the column sums of the result per member
 /// (`[K * width]`, the bias gradient): one pass over the data.
 pub(super) fn activation_backward_and_bias_grad(
-    act: Option<Activation>,
+    act: Activation,
     d: &mut [f32],
     source: &[f32],
     rows: usize,
     width: usize,
 ) -> Vec<f32> {
     match act {
-        None => scale_rows_and_sum(d, source, rows, width, |_| 1.0),
-        Some(Activation::Tanh) => scale_rows_and_sum(d, source, rows, width, |s| 1.0 - s * s),
-        Some(Activation::Relu) => {
-            scale_rows_and_sum(d, source, rows, width, |s| f32::from(u8::from(s > 0.0)))
+        Activation::Tanh => scale_rows_and_sum(d, source, rows, width, tanh_derivative),
+        Activation::Relu => scale_rows_and_sum(d, source, rows, width, relu_derivative),
+        Activation::Swish => scale_rows_and_sum(d, source, rows, width, swish_derivative),
+    }
+}
+
+/// `d = (d + c) * act'(.)` in place over `[K, rows, width]` blocks, `c` holding one
+/// `width`-long row per member and `source` the activation's output (its input `z` for swish):
+/// a forward-mode derivative through a layer's bias and activation.
+pub(super) fn add_bias_then_scale_by_derivative(
+    d: &mut [f32],
+    c: &[f32],
+    source: &[f32],
+    rows: usize,
+    width: usize,
+    act: Activation,
+) {
+    match act {
+        Activation::Tanh => add_then_scale(d, c, source, rows, width, tanh_derivative),
+        Activation::Relu => add_then_scale(d, c, source, rows, width, relu_derivative),
+        Activation::Swish => add_then_scale(d, c, source, rows, width, swish_derivative),
+    }
+}
+
+/// [`add_bias_then_scale_by_derivative`] for one derivative `f`.
+fn add_then_scale(
+    d: &mut [f32],
+    c: &[f32],
+    source: &[f32],
+    rows: usize,
+    width: usize,
+    f: impl Fn(f32) -> f32 + Sync,
+) {
+    let block = rows * width;
+    let apply = |d: &mut [f32], s: &[f32], c: &[f32]| {
+        simd::widest(|| {
+            for (d_row, s_row) in d.chunks_exact_mut(width).zip(s.chunks_exact(width)) {
+                for ((d, &s), &c) in d_row.iter_mut().zip(s_row).zip(c) {
+                    *d = (*d + c) * f(s);
+                }
+            }
+        })
+    };
+    for ((d, s), c) in d
+        .chunks_exact_mut(block)
+        .zip(source.chunks_exact(block))
+        .zip(c.chunks_exact(width))
+    {
+        if block >= PARALLEL_MIN_ELEMENTS {
+            d.par_chunks_mut(ROWS_PER_TASK * width)
+                .zip(s.par_chunks(ROWS_PER_TASK * width))
+                .for_each(|(d, s)| apply(d, s, c));
+        } else {
+            apply(d, s, c);
         }
-        Some(Activation::Swish) => scale_rows_and_sum(d, source, rows, width, |s| {
-            let sig = sigmoid(s);
-            sig * (1.0 + s * (1.0 - sig))
-        }),
     }
 }
 
@@ -234,12 +324,17 @@ pub(super) fn pre_activation_and_bias_grads(
             .reshape(b.shape())?;
         return Ok((grad_pre, grad_b));
     }
-    let source = match act {
-        Some(Activation::Swish) => pre()?.contiguous()?,
-        _ => res.contiguous()?,
-    };
     let grad = grad.contiguous()?;
     let (_, rows, width) = blocks(res.dims());
+    let Some(act) = act else {
+        // No activation: the pre-activation's gradient is the output's.
+        let sums = with_f32(&grad, |g| bias_grad(g, rows, width))?;
+        return Ok((grad, Tensor::from_vec(sums, b.shape(), b.device())?));
+    };
+    let source = match act {
+        Activation::Swish => pre()?.contiguous()?,
+        _ => res.contiguous()?,
+    };
     let (d, sums) = with_f32(&grad, |g| {
         with_f32(&source, |s| {
             let mut d = g.to_vec();

@@ -75,29 +75,14 @@ impl Operand<'_> {
 /// `out[k] = a[k] b[k]` for each of `batch` members: `[batch, a.rows, b.cols]`, row-major.
 /// Panics on inconsistent shapes (callers check them and report errors first).
 pub(super) fn matmul(batch: usize, a: Operand<'_>, b: Operand<'_>) -> Vec<f32> {
-    assert_eq!(a.cols, b.rows, "inner dimensions of a matrix product");
-    for op in [&a, &b] {
-        assert!(op.members == 1 || op.members == batch, "operand batch");
-        assert_eq!(op.data.len(), op.members * op.member_len(), "operand size");
-    }
-    let (m, n) = (a.rows, b.cols);
-    let len = batch * m * n;
+    let len = check_shapes(batch, &a, &b);
     if len == 0 || a.cols == 0 {
         return vec![0.0f32; len];
     }
     // Not zero-filled first (a memset was ~5% of an ensemble training step): every tile's
     // gemm call writes all of its values without reading them.
     let mut out: Vec<f32> = Vec::with_capacity(len);
-    let spare = &mut out.spare_capacity_mut()[..len];
-    let threads = rayon::current_num_threads();
-    let work = batch * m * n * a.cols;
-    if threads > 1 && m >= LARGE_ROWS && n >= LARGE_BLOCK && a.cols >= LARGE_BLOCK {
-        for (k, dst) in spare.chunks_exact_mut(m * n).enumerate() {
-            gemm_rows(dst, &a, &b, k, 0, m, gemm::Parallelism::Rayon(threads));
-        }
-    } else {
-        run_tiles(spare, &a, &b, threads, work);
-    }
+    write_products(&mut out.spare_capacity_mut()[..len], &a, &b, Accumulate::No);
     // SAFETY: the capacity is `len`, and the member products above wrote all `len` values
     // (each member's `m` rows, as whole products or as tiles covering them; `gemm_rows`).
     #[allow(unsafe_code)]
@@ -105,6 +90,60 @@ pub(super) fn matmul(batch: usize, a: Operand<'_>, b: Operand<'_>) -> Vec<f32> {
         out.set_len(len);
     }
     out
+}
+
+/// `out[k] += a[k] b[k]` for each of `batch` members, `out` being `[batch, a.rows, b.cols]`,
+/// row-major. Panics on inconsistent shapes (callers check them and report errors first).
+pub(super) fn matmul_add(out: &mut [f32], batch: usize, a: Operand<'_>, b: Operand<'_>) {
+    let len = check_shapes(batch, &a, &b);
+    assert_eq!(out.len(), len, "product size");
+    if len == 0 || a.cols == 0 {
+        return;
+    }
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and what is written through the view
+    // is always an initialised `f32` (gemm's `dst = dst + a b`).
+    #[allow(unsafe_code)]
+    let view = unsafe { &mut *(std::ptr::from_mut(out) as *mut [MaybeUninit<f32>]) };
+    write_products(view, &a, &b, Accumulate::Yes);
+}
+
+/// The product's length, after checking that the operands fit.
+fn check_shapes(batch: usize, a: &Operand<'_>, b: &Operand<'_>) -> usize {
+    assert_eq!(a.cols, b.rows, "inner dimensions of a matrix product");
+    for op in [a, b] {
+        assert!(op.members == 1 || op.members == batch, "operand batch");
+        assert_eq!(op.data.len(), op.members * op.member_len(), "operand size");
+    }
+    batch * a.rows * b.cols
+}
+
+/// Whether a product overwrites its destination (which may then be uninitialised) or is added
+/// to it.
+#[derive(Clone, Copy)]
+enum Accumulate {
+    No,
+    Yes,
+}
+
+/// The member products into `out` (`[batch, m, n]`): each whole, on all threads, when large,
+/// otherwise as row tiles ([`run_tiles`]).
+fn write_products(
+    out: &mut [MaybeUninit<f32>],
+    a: &Operand<'_>,
+    b: &Operand<'_>,
+    accumulate: Accumulate,
+) {
+    let (m, n) = (a.rows, b.cols);
+    let threads = rayon::current_num_threads();
+    let work = out.len() * a.cols;
+    if threads > 1 && m >= LARGE_ROWS && n >= LARGE_BLOCK && a.cols >= LARGE_BLOCK {
+        for (k, dst) in out.chunks_exact_mut(m * n).enumerate() {
+            let parallelism = gemm::Parallelism::Rayon(threads);
+            gemm_rows(dst, a, b, (k, 0, m), parallelism, accumulate);
+        }
+    } else {
+        run_tiles(out, a, b, threads, work, accumulate);
+    }
 }
 
 /// Member products cut into row tiles shared by rayon's threads (or one tile per member when
@@ -115,6 +154,7 @@ fn run_tiles(
     b: &Operand<'_>,
     threads: usize,
     work: usize,
+    accumulate: Accumulate,
 ) {
     let (m, n) = (a.rows, b.cols);
     let batch = out.len() / (m * n);
@@ -138,7 +178,14 @@ fn run_tiles(
         .collect();
     let run = |(k, first_row, dst): (usize, usize, &mut [MaybeUninit<f32>])| {
         let rows = dst.len() / n;
-        gemm_rows(dst, a, b, k, first_row, rows, gemm::Parallelism::None);
+        gemm_rows(
+            dst,
+            a,
+            b,
+            (k, first_row, rows),
+            gemm::Parallelism::None,
+            accumulate,
+        );
     };
     if tiles.len() > 1 {
         tiles.into_par_iter().for_each(run);
@@ -203,17 +250,17 @@ pub(super) fn tensor_matmul(
     }
 }
 
-/// Rows `first_row .. first_row + rows` of member `k`'s product into `dst` (`[rows, n]`), every
-/// value written (whatever `dst` held is never read).
+/// Rows `first_row .. first_row + rows` of member `k`'s product into `dst` (`[rows, n]`):
+/// every value written, without reading what `dst` held, or added to it
+/// (`Accumulate::Yes`, `dst` initialised).
 #[allow(unsafe_code)]
 fn gemm_rows(
     dst: &mut [MaybeUninit<f32>],
     a: &Operand<'_>,
     b: &Operand<'_>,
-    k: usize,
-    first_row: usize,
-    rows: usize,
+    (k, first_row, rows): (usize, usize, usize),
     parallelism: gemm::Parallelism,
+    accumulate: Accumulate,
 ) {
     let n = b.cols;
     let depth = a.cols;
@@ -227,7 +274,9 @@ fn gemm_rows(
     // and `first_row + rows <= a.rows`); `b_data` holds `depth x n` values at `(b_rs, b_cs)`.
     // Nothing else accesses `dst` during the call (`&mut`). With `read_dst = false` gemm sets
     // `alpha = 0` and writes every value of `dst` without reading it (`dst = 1 * a b`; zeros
-    // when `depth = 0`), so `dst` may be uninitialised.
+    // when `depth = 0`), so `dst` may be uninitialised; with `read_dst = true` (`dst = 1 * dst
+    // + 1 * a b`) the caller guarantees it is initialised (`matmul_add`).
+    let read_dst = matches!(accumulate, Accumulate::Yes);
     unsafe {
         gemm::gemm(
             rows,
@@ -236,14 +285,14 @@ fn gemm_rows(
             dst.as_mut_ptr().cast::<f32>(),
             1,
             n as isize,
-            false,
+            read_dst,
             a_start.as_ptr(),
             a_cs,
             a_rs,
             b_data.as_ptr(),
             b_cs,
             b_rs,
-            0.0,
+            1.0,
             1.0,
             false,
             false,
@@ -374,5 +423,32 @@ mod tests {
             },
         );
         assert_eq!(shared, full);
+    }
+
+    /// `matmul_add` adds the product to what the output held, for every schedule.
+    #[test]
+    fn an_accumulated_product_is_the_old_value_plus_the_product() {
+        for (batch, m, depth, n) in [(1, 7, 3, 5), (5, 100, 23, 512), (2, 300, 300, 300)] {
+            let op = |data, rows, cols| Operand {
+                data,
+                members: batch,
+                rows,
+                cols,
+                transposed: false,
+            };
+            let (a, b) = (data(batch * m * depth, 3), data(batch * depth * n, 4));
+            let start = data(batch * m * n, 5);
+            let product = matmul(batch, op(&a, m, depth), op(&b, depth, n));
+            let mut out = start.clone();
+            matmul_add(&mut out, batch, op(&a, m, depth), op(&b, depth, n));
+            for ((got, s), p) in out.iter().zip(&start).zip(&product) {
+                let expected = s + p;
+                let tolerance = 1e-5 * (1.0 + s.abs() + p.abs()) * depth as f32;
+                assert!(
+                    (got - expected).abs() <= tolerance,
+                    "{batch}x{m}x{depth}x{n}: {got} vs {expected}"
+                );
+            }
+        }
     }
 }

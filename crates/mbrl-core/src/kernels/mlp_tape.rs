@@ -13,9 +13,10 @@
 use candle_core::Tensor;
 
 use super::elementwise::{
-    activation_backward_and_bias_grad, add_bias_then_activate, swish, with_f32,
+    activation_backward_and_bias_grad, add_bias_then_activate, add_bias_then_scale_by_derivative,
+    bias_grad, swish, with_f32,
 };
-use super::matmul::{matmul, Operand};
+use super::matmul::{matmul, matmul_add, Operand};
 use super::Activation;
 use crate::{Error, Result};
 
@@ -158,6 +159,84 @@ fn transposed(data: &[f32], members: usize, rows: usize, cols: usize) -> Operand
 }
 
 impl MlpTape {
+    /// What hidden layer `l`'s activation derivative is computed from: its output, or its
+    /// pre-activation for swish.
+    fn derivative_source(&self, l: usize) -> &[f32] {
+        match self.activation {
+            Activation::Swish => &self.pre_activations[l],
+            _ => &self.hidden[l],
+        }
+    }
+
+    /// The derivative of the output (`[K, B, out]`) along a direction in parameter space, one
+    /// `(dw [K, in, out], db [K, 1, out])` per layer, at the taped parameters and inputs:
+    /// forward mode, `dz_l = dh_{l-1} w_l + h_{l-1} dw_l + db_l` and `dh_l = act'(z_l) dz_l`,
+    /// with the products of the forward pass and no graph.
+    pub fn jvp(&self, direction: &[(Tensor, Tensor)]) -> Result<Tensor> {
+        let (k, rows) = (self.members, self.rows);
+        let fits = direction.len() == self.layers.len()
+            && direction
+                .iter()
+                .zip(&self.layers)
+                .all(|((dw, db), (w, b))| dw.dims() == w.dims() && db.dims() == b.dims());
+        if !fits {
+            let expected: Vec<_> = self
+                .layers
+                .iter()
+                .map(|(w, b)| (w.dims(), b.dims()))
+                .collect();
+            let got: Vec<_> = direction
+                .iter()
+                .map(|(w, b)| (w.dims(), b.dims()))
+                .collect();
+            return Err(Error::shape(
+                "direction of a stacked MLP's parameters",
+                format!("{expected:?}"),
+                format!("{got:?}"),
+            ));
+        }
+        let mut d_out: Vec<f32> = Vec::new();
+        for (l, ((w, _), (dw, db))) in self.layers.iter().zip(direction).enumerate() {
+            let (inputs, outputs) = (self.widths[l], self.widths[l + 1]);
+            let (dw, db) = (dw.contiguous()?, db.contiguous()?);
+            let mut dz = with_f32(&dw, |dw| {
+                let dw = stored(dw, k, inputs, outputs);
+                match l {
+                    0 => with_f32(&self.x, |x| matmul(k, stored(x, k, rows, inputs), dw)),
+                    _ => Ok(matmul(k, stored(&self.hidden[l - 1], k, rows, inputs), dw)),
+                }
+            })??;
+            if l > 0 {
+                with_f32(w, |w| {
+                    let w = stored(w, k, inputs, outputs);
+                    matmul_add(&mut dz, k, stored(&d_out, k, rows, inputs), w);
+                })?;
+            }
+            with_f32(&db, |db| {
+                if l + 1 == self.layers.len() {
+                    add_bias_then_activate(&mut dz, db, rows, outputs, None);
+                } else {
+                    let source = self.derivative_source(l);
+                    add_bias_then_scale_by_derivative(
+                        &mut dz,
+                        db,
+                        source,
+                        rows,
+                        outputs,
+                        self.activation,
+                    );
+                }
+            })?;
+            d_out = dz;
+        }
+        let out_width = self.widths[self.widths.len() - 1];
+        Ok(Tensor::from_vec(
+            d_out,
+            (k, rows, out_width),
+            self.x.device(),
+        )?)
+    }
+
     /// Every layer's weight and bias gradient, first layer first, given the gradient of a
     /// scalar loss with respect to the output (`[K, B, out]`). The inputs get none.
     pub fn backward(&self, grad_output: &Tensor) -> Result<Vec<LayerGrads>> {
@@ -178,18 +257,12 @@ impl MlpTape {
             // `grad` is the gradient of layer l's output; through its activation (the last
             // layer has none) to its pre-activation, summed over rows for the bias.
             let bias = if l + 1 == self.layers.len() {
-                // No activation: the source is not read, but must be as long as the data.
-                let unread = grad.clone();
-                activation_backward_and_bias_grad(None, &mut grad, &unread, rows, outputs)
+                bias_grad(&grad, rows, outputs)
             } else {
-                let source = match self.activation {
-                    Activation::Swish => &self.pre_activations[l],
-                    _ => &self.hidden[l],
-                };
                 activation_backward_and_bias_grad(
-                    Some(self.activation),
+                    self.activation,
                     &mut grad,
-                    source,
+                    self.derivative_source(l),
                     rows,
                     outputs,
                 )
@@ -292,6 +365,86 @@ mod tests {
         }
     }
 
+    /// The stacked MLP by candle's ops in `f64`, at `layers + t * direction`.
+    fn reference_f64(
+        x: &Tensor,
+        layers: &[(Tensor, Tensor)],
+        direction: &[(Tensor, Tensor)],
+        t: f64,
+        act: Activation,
+    ) -> Tensor {
+        let f64 = |v: &Tensor| v.to_dtype(candle_core::DType::F64).unwrap();
+        let moved = |p: &Tensor, d: &Tensor| (f64(p) + (f64(d) * t).unwrap()).unwrap();
+        let mut h = f64(x);
+        for (l, ((w, b), (dw, db))) in layers.iter().zip(direction).enumerate() {
+            let act = (l + 1 < layers.len()).then_some(act);
+            h = reference_bias_activation(&h.matmul(&moved(w, dw)).unwrap(), &moved(b, db), act);
+        }
+        h
+    }
+
+    /// Forward-mode derivatives against central differences of the network in `f64`, for every
+    /// activation, and shapes that take the serial and the threaded element-wise passes.
+    #[test]
+    fn jvp_matches_finite_differences() {
+        let dev = Device::Cpu;
+        for (k, rows, widths) in [
+            (2, 5, vec![3, 4]),
+            (3, 7, vec![4, 6, 5, 2]),
+            (2, 600, vec![5, 130, 3]),
+        ] {
+            for act in ACTIVATIONS.into_iter().flatten() {
+                let random = |d: (usize, usize, usize), std: f64| {
+                    Tensor::randn(0f32, std as f32, d, &dev).unwrap()
+                };
+                let x = random((k, rows, widths[0]), 1.0);
+                let params = |std_bias: f64| -> Vec<(Tensor, Tensor)> {
+                    widths
+                        .windows(2)
+                        .map(|io| {
+                            let std = (1.0 / io[0] as f64).sqrt();
+                            (
+                                random((k, io[0], io[1]), std),
+                                random((k, 1, io[1]), std_bias),
+                            )
+                        })
+                        .collect()
+                };
+                let (layers, direction) = (params(0.1), params(1.0));
+                let (_, tape) = mlp_forward_with_tape(&x, &layers, act).unwrap();
+                let jvp = tape.jvp(&direction).unwrap();
+                // Small, so that a relu unit rarely crosses zero between the two points (f64 keeps
+                // the quotient exact to ~1e-8).
+                let eps = 1e-8;
+                let plus = reference_f64(&x, &layers, &direction, eps, act);
+                let minus = reference_f64(&x, &layers, &direction, -eps, act);
+                let expected = ((plus - minus).unwrap() / (2.0 * eps))
+                    .unwrap()
+                    .to_dtype(candle_core::DType::F32)
+                    .unwrap();
+                let context = format!("{act:?} {k} x {rows} x {widths:?}");
+                let error = max_diff(&jvp, &expected);
+                assert!(error < 1e-4 * scale(&expected), "{context}: off by {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn jvp_rejects_a_direction_of_another_shape() {
+        let dev = Device::Cpu;
+        let zeros = |d: &[usize]| Tensor::zeros(d, candle_core::DType::F32, &dev).unwrap();
+        let layer = (zeros(&[2, 3, 4]), zeros(&[2, 1, 4]));
+        let (_, tape) = mlp_forward_with_tape(
+            &zeros(&[2, 5, 3]),
+            std::slice::from_ref(&layer),
+            Activation::Tanh,
+        )
+        .unwrap();
+        assert!(tape.jvp(&[(zeros(&[2, 3, 5]), zeros(&[2, 1, 5]))]).is_err());
+        assert!(tape.jvp(&[]).is_err());
+        assert!(tape.jvp(&[layer]).is_ok());
+    }
+
     /// Bits do not depend on the number of threads.
     #[test]
     fn one_and_two_threads_give_the_same_bits() {
@@ -314,7 +467,15 @@ mod tests {
                 .unwrap();
             pool.install(|| {
                 let (out, tape) = mlp_forward_with_tape(&x, &layers, Activation::Relu).unwrap();
-                let mut all = vec![out.flatten_all().unwrap().to_vec1().unwrap()];
+                let mut all = vec![
+                    out.flatten_all().unwrap().to_vec1().unwrap(),
+                    tape.jvp(&layers)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1()
+                        .unwrap(),
+                ];
                 for g in tape.backward(&probe).unwrap() {
                     all.push(g.weight.flatten_all().unwrap().to_vec1().unwrap());
                     all.push(g.bias.flatten_all().unwrap().to_vec1().unwrap());
