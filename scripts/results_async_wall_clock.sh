@@ -21,14 +21,17 @@
 # (mean +- sample std over seeds): async_wall_clock_pendulum.{png,csv} (return against
 # wall-clock) with its threshold table (_threshold.md: wall-clock to reach THRESHOLD, default
 # -300), async_steps_pendulum.{png,csv} (return against real steps) with its table,
-# async_redis_pendulum.{png,csv,md} and async_fig27_pendulum.{png,csv,md}.
+# async_redis_pendulum.{png,csv,md} and async_fig27_pendulum.{png,csv,md}, and per part a
+# per-seed table (_seeds.md, scripts/async_seed_table.py: seeds reaching THRESHOLD, real steps
+# and wall-clock to reach it, returns, the workers' step counts and staleness).
 #
 # Usage: scripts/results_async_wall_clock.sh
 #        SEEDS="0 1 2" PARTS="fig24 redis fig27" ITERATIONS=10 OUT=/tmp/runs BIN=...
 # Resumable: a run interrupted on the threads backend resumes from its newest checkpoint; an
 # interrupted Redis run starts again.
-# Measured cost, per seed, on an idle 2-core machine (seeds 0-1 on an AMD EPYC, seed 2 on an
-# Intel Xeon, 2026-12-06/07): fig24 about 33 min (each asynchronous run 502 s, which is its
+# Measured cost, per seed, on an idle 2-core machine (fig24: seeds 0-1 on an AMD EPYC, seed 2
+# on an Intel Xeon; redis: all on an Intel Xeon; fig27: seeds 0-1 on an Intel Xeon, seed 2 on an
+# AMD EPYC; 2026-12-06/07): fig24 about 33 min (each asynchronous run 502 s, which is its
 # simulated sampling time; sequential ME-TRPO 100-127 s of compute, ME-PPO 136-249 s, MB-MPO
 # 288-347 s; model-free TRPO and PPO 1-3 s each, plus evaluation); redis about 9 min (one
 # 502 s run plus start-up); fig27 about 38 min (502 s, 502 s, 251 s and 1004 s).
@@ -186,3 +189,17 @@ plot async_steps_pendulum env_steps log $fig24
 plot async_redis_pendulum wall_clock_s linear async-me-trpo async-me-trpo-redis
 plot async_fig27_pendulum wall_clock_s linear async-me-trpo async-me-trpo-ma0.9 \
   async-me-trpo-ma0.999 async-me-trpo-fast async-me-trpo-slow
+
+# seeds NAME LABELS...: the per-seed table of LABELS (scripts/async_seed_table.py) as NAME_seeds.md.
+seeds() {
+  local name=$1
+  shift
+  python3 scripts/async_seed_table.py --data "$data" --threshold "$THRESHOLD" "$@" \
+    >"$RESULTS/${name}_seeds.md"
+  cat "$RESULTS/${name}_seeds.md"
+}
+# shellcheck disable=SC2086
+seeds async_wall_clock_pendulum $fig24
+seeds async_redis_pendulum async-me-trpo async-me-trpo-redis
+seeds async_fig27_pendulum async-me-trpo async-me-trpo-ma0.9 async-me-trpo-ma0.999 \
+  async-me-trpo-fast async-me-trpo-slow
