@@ -1,7 +1,11 @@
 //! The `[async]` table: how the asynchronous workers pace themselves and report.
 
+use std::path::PathBuf;
+
 use mbrl_core::{Error, Result};
 use serde::{Deserialize, Serialize};
+
+use crate::redis_tls::TlsFiles;
 
 /// Where the servers live and the workers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +27,17 @@ pub struct AsyncConfig {
     /// The Redis server (`redis` backend), credentials included:
     /// `redis://user:password@host:port/db`. Default `redis://127.0.0.1:6379`.
     pub redis_url: String,
+    /// PEM file of the certificate authority that signed a `rediss://` server's certificate
+    /// (a private CA). Default none: the web PKI's public roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_tls_ca_file: Option<PathBuf>,
+    /// PEM file of this process's client certificate, for a `rediss://` server that checks
+    /// its clients (redis-server's default with TLS); with `redis_tls_key_file`. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_tls_cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's key. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_tls_key_file: Option<PathBuf>,
     /// Namespace of the run's keys in Redis; the coordinator and its workers must agree.
     /// Default `mbrl`.
     pub run_id: String,
@@ -64,6 +79,9 @@ impl Default for AsyncConfig {
         Self {
             backend: Backend::Threads,
             redis_url: "redis://127.0.0.1:6379".into(),
+            redis_tls_ca_file: None,
+            redis_tls_cert_file: None,
+            redis_tls_key_file: None,
             run_id: "mbrl".into(),
             reconnect_seconds: 30.0,
             worker_timeout_seconds: 600.0,
@@ -125,6 +143,21 @@ impl AsyncConfig {
         if self.run_id.is_empty() || self.run_id.contains(char::is_whitespace) {
             return bad("run_id", "a non-empty word", format!("`{}`", self.run_id));
         }
+        let tls = self.tls_files();
+        if !tls.is_empty() && !self.redis_url.starts_with("rediss://") {
+            return bad(
+                "redis_url",
+                "a rediss:// URL when async.redis_tls_* files are set",
+                format!("`{}`", crate::redis_backend::masked(&self.redis_url)),
+            );
+        }
+        if tls.client_cert.is_some() != tls.client_key.is_some() {
+            return bad(
+                "redis_tls_cert_file",
+                "set together with async.redis_tls_key_file (both or neither)",
+                "only one of them".into(),
+            );
+        }
         if self.buffer_capacity == 0 {
             return bad("buffer_capacity", "at least 1", "0".into());
         }
@@ -136,6 +169,15 @@ impl AsyncConfig {
             );
         }
         Ok(())
+    }
+
+    /// The TLS files of a `rediss://` server.
+    pub fn tls_files(&self) -> TlsFiles {
+        TlsFiles {
+            ca: self.redis_tls_ca_file.clone(),
+            client_cert: self.redis_tls_cert_file.clone(),
+            client_key: self.redis_tls_key_file.clone(),
+        }
     }
 
     /// How long a lost Redis connection is retried.
@@ -230,6 +272,21 @@ mod tests {
                     ..AsyncConfig::default()
                 },
                 "async.step_seconds",
+            ),
+            (
+                AsyncConfig {
+                    redis_tls_ca_file: Some("ca.pem".into()),
+                    ..AsyncConfig::default()
+                },
+                "async.redis_url",
+            ),
+            (
+                AsyncConfig {
+                    redis_url: "rediss://127.0.0.1:6380".into(),
+                    redis_tls_key_file: Some("client.key".into()),
+                    ..AsyncConfig::default()
+                },
+                "async.redis_tls_cert_file",
             ),
         ];
         for (config, key) in cases {

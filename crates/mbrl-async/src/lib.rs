@@ -5,7 +5,8 @@
 //!
 //! - [`servers`]: the servers as traits; [`memory`]: the `threads` backend (workers are
 //!   threads of one process); [`redis_backend`]: the `redis` backend (workers are processes,
-//!   [`remote::run_worker`], on any machine that reaches the server).
+//!   [`remote::run_worker`], on any machine that reaches the server), over TLS with
+//!   [`redis_tls`].
 //! - [`recipe`]: how each worker is built from a run's config, shared by both backends.
 //! - [`data_worker`], [`model_worker`], [`policy_worker`]: Algorithms 6, 7 and 8, each one
 //!   step of [`worker::run_until_stopped`]'s loop. The policy step is ME-TRPO's own
@@ -27,6 +28,7 @@ pub mod model_worker;
 pub mod policy_worker;
 pub mod recipe;
 pub mod redis_backend;
+pub mod redis_tls;
 pub mod remote;
 pub mod servers;
 pub mod testing;

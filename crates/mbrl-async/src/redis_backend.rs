@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use mbrl_core::{Error, Result};
 use redis::{Client, Connection, RedisError, RedisResult, Script};
 
+use crate::redis_tls::{self, TlsFiles};
 use crate::servers::{Control, ParameterServer, RolloutStream, Servers, Versioned};
 
 /// How long opening a connection may take.
@@ -61,6 +62,21 @@ fn is_auth_error(e: &RedisError) -> bool {
         || matches!(e.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
 }
 
+/// Whether `e` is a TLS handshake the two sides could not agree on (an untrusted certificate,
+/// a missing client certificate): a setting to fix, not worth a reconnect. rustls reports these
+/// as I/O errors whose text starts with its error's description.
+fn is_tls_rejection(e: &RedisError) -> bool {
+    let text = e.to_string();
+    [
+        "invalid peer certificate",
+        "received fatal alert",
+        "peer is incompatible",
+        "peer misbehaved",
+    ]
+    .iter()
+    .any(|cause| text.contains(cause))
+}
+
 /// One connection to the server, reopened with backoff when it drops.
 struct Link {
     client: Client,
@@ -70,9 +86,8 @@ struct Link {
 }
 
 impl Link {
-    fn open(url: &str, patience: Duration) -> Result<Self> {
-        let client = Client::open(url)
-            .map_err(|e| Error::InvalidArgument(format!("bad Redis URL {}: {e}", masked(url))))?;
+    fn open(url: &str, tls: &TlsFiles, patience: Duration) -> Result<Self> {
+        let client = redis_tls::client(url, tls)?;
         Ok(Self {
             client,
             url: masked(url),
@@ -104,6 +119,14 @@ impl Link {
             match outcome {
                 Ok(value) => return Ok(value),
                 Err(e) if is_auth_error(&e) => return Err(self.rejected(&e)),
+                Err(e) if is_tls_rejection(&e) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "the TLS handshake with the Redis server at {} failed while {what}: {e} \
+                         (see async.redis_tls_ca_file, async.redis_tls_cert_file and \
+                         async.redis_tls_key_file)",
+                        self.url
+                    )))
+                }
                 Err(e) if is_connection_error(&e) => {
                     if let Ok(mut slot) = self.connection.lock() {
                         *slot = None;
@@ -440,14 +463,25 @@ pub struct RedisRun {
 
 impl RedisRun {
     /// Connects (checking the server answers and accepts the credentials); `patience` bounds
-    /// every reconnect.
+    /// every reconnect. A `rediss://` server's certificate is checked against the web PKI's
+    /// roots; [`RedisRun::connect_with_tls`] takes a private CA and a client certificate.
     pub fn connect(url: &str, run: &str, patience: Duration) -> Result<Self> {
+        Self::connect_with_tls(url, &TlsFiles::default(), run, patience)
+    }
+
+    /// [`RedisRun::connect`] with the TLS files of a `rediss://` server.
+    pub fn connect_with_tls(
+        url: &str,
+        tls: &TlsFiles,
+        run: &str,
+        patience: Duration,
+    ) -> Result<Self> {
         if run.is_empty() || run.contains(char::is_whitespace) {
             return Err(Error::InvalidArgument(format!(
                 "async.run_id must be a non-empty word, got `{run}`"
             )));
         }
-        let link = Arc::new(Link::open(url, patience)?);
+        let link = Arc::new(Link::open(url, tls, patience)?);
         link.run("checking the connection", |c| {
             redis::cmd("PING").query::<String>(c)
         })?;

@@ -76,7 +76,12 @@ pub fn connect(recipe: &Recipe) -> Result<RedisRun> {
             "async.backend must be \"redis\" for separate worker processes".into(),
         ));
     }
-    RedisRun::connect(&c.redis_url, &c.run_id, c.reconnect_patience())
+    RedisRun::connect_with_tls(
+        &c.redis_url,
+        &c.tls_files(),
+        &c.run_id,
+        c.reconnect_patience(),
+    )
 }
 
 /// Runs worker `role` (data worker number `index`) of `algo` until the run stops.

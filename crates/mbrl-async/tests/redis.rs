@@ -225,3 +225,83 @@ fn a_blob_of_another_shape_is_refused_by_name() {
         .to_string();
     assert!(err.contains("policy.0"), "{err}");
 }
+
+/// TLS end to end (the `tls` feature): a server that speaks only TLS and checks client
+/// certificates serves a run; a client that does not trust the server's certificate
+/// authority, or that has no client certificate, gets an error naming the server and the
+/// handshake at once, not after the reconnect patience.
+#[cfg(feature = "tls")]
+#[test]
+#[ignore = "needs redis-server and openssl on PATH; .ci/run runs it with --ignored"]
+fn a_tls_server_that_checks_clients_serves_a_run_and_refuses_wrong_certificates() {
+    use mbrl_async::redis_tls::TlsFiles;
+    let server = RedisServer::start_tls(Some("s3cret"));
+    let url = server.url(":s3cret@");
+    assert!(url.starts_with("rediss://"));
+    let run = RedisRun::connect_with_tls(&url, &server.tls_files(), "tls", PATIENCE).unwrap();
+    run.create(&meta(3)).unwrap();
+    let s = run.servers();
+    assert_eq!(s.policy.push(vec![7; 1 << 20]).unwrap(), 1);
+    let pulled = s.policy.pull_newer(0).unwrap().unwrap();
+    assert_eq!((pulled.version, pulled.bytes.len()), (1, 1 << 20));
+    s.rollouts.push(vec![1, 2, 3]).unwrap();
+    let taken = s.rollouts.take_new("model", Duration::ZERO).unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(*taken[0], vec![1, 2, 3]);
+
+    let stranger = RedisServer::start_tls(None);
+    let wrong_ca = TlsFiles {
+        ca: stranger.tls_files().ca,
+        ..server.tls_files()
+    };
+    let no_client_certificate = TlsFiles {
+        ca: server.tls_files().ca,
+        ..TlsFiles::default()
+    };
+    for (case, files) in [
+        ("an unknown CA", wrong_ca),
+        ("no client certificate", no_client_certificate),
+    ] {
+        let clock = Instant::now();
+        let err = RedisRun::connect_with_tls(&url, &files, "tls", PATIENCE)
+            .err()
+            .unwrap_or_else(|| panic!("{case}: connected"))
+            .to_string();
+        assert!(
+            err.contains(&format!("127.0.0.1:{}", server.port)),
+            "{case}: {err}"
+        );
+        assert!(
+            !err.contains("s3cret"),
+            "{case}: the password leaked into {err}"
+        );
+        assert!(err.contains("TLS handshake"), "{case}: {err}");
+        // A setting to fix: reported at once, not retried for the reconnect patience.
+        assert!(
+            clock.elapsed() < PATIENCE / 2,
+            "{case}: took {:?}",
+            clock.elapsed()
+        );
+    }
+    let missing = TlsFiles {
+        ca: Some(server.dir().join("no-such-ca.crt")),
+        ..server.tls_files()
+    };
+    let err = RedisRun::connect_with_tls(&url, &missing, "tls", PATIENCE)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("no-such-ca.crt"), "{err}");
+}
+
+/// Without the `tls` feature a `rediss://` URL is refused with a message saying how to build.
+#[cfg(not(feature = "tls"))]
+#[test]
+fn a_tls_url_without_the_tls_feature_says_how_to_build() {
+    let err = RedisRun::connect("rediss://:s3cret@127.0.0.1:6380", "r", PATIENCE)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("--features tls"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+}
