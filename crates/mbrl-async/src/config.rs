@@ -29,14 +29,11 @@ pub struct AsyncConfig {
     pub redis_url: String,
     /// PEM file of the certificate authority that signed a `rediss://` server's certificate
     /// (a private CA). Default none: the web PKI's public roots.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_tls_ca_file: Option<PathBuf>,
     /// PEM file of this process's client certificate, for a `rediss://` server that checks
     /// its clients (redis-server's default with TLS); with `redis_tls_key_file`. Default none.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_tls_cert_file: Option<PathBuf>,
     /// PEM file of the client certificate's key. Default none.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_tls_key_file: Option<PathBuf>,
     /// Namespace of the run's keys in Redis; the coordinator and its workers must agree.
     /// Default `mbrl`.

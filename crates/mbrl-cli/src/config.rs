@@ -456,6 +456,25 @@ mod tests {
         assert_eq!(config, again);
     }
 
+    /// Optional keys (unset by default) are left out of the resolved TOML, and come back when
+    /// set.
+    #[test]
+    fn an_optional_key_round_trips_set_and_unset() {
+        let unset = load(None, &[]).unwrap();
+        assert!(!unset.to_toml().contains("redis_tls_ca_file"));
+        let overrides = [
+            "async.redis_url=\"rediss://127.0.0.1:6380\"".to_string(),
+            "async.redis_tls_ca_file=\"/etc/ca.pem\"".to_string(),
+        ];
+        let set = load(None, &overrides).unwrap();
+        let text = set.to_toml();
+        assert!(
+            text.contains("redis_tls_ca_file = \"/etc/ca.pem\""),
+            "{text}"
+        );
+        assert_eq!(parse("resolved", &text, &[]).unwrap(), set);
+    }
+
     #[test]
     fn defaults_fill_missing_tables() {
         let config = parse("t", "algo = \"random\"", &[]).unwrap();
