@@ -41,11 +41,8 @@ pub(crate) fn client(url: &str, tls: &TlsFiles) -> Result<Client> {
             masked(url)
         )));
     }
-    Client::open(url).map_err(|e| bad_url(url, &e))
-}
-
-fn bad_url(url: &str, e: &redis::RedisError) -> Error {
-    Error::InvalidArgument(format!("bad Redis URL {}: {e}", masked(url)))
+    Client::open(url)
+        .map_err(|e| Error::InvalidArgument(format!("bad Redis URL {}: {e}", masked(url))))
 }
 
 #[cfg(feature = "tls")]

@@ -71,6 +71,11 @@ impl FisherOperator {
     /// The derivative of the mean actions (`[B, A]`) along the parameter direction `dir`
     /// (one tensor per parameter, the policy's shapes; the log-std's is not read).
     pub fn mean_jvp(&self, dir: &[Tensor]) -> Result<Tensor> {
+        Ok(self.stacked_mean_jvp(dir)?.squeeze(0)?)
+    }
+
+    /// [`FisherOperator::mean_jvp`] as the tape computes it, one member: `[1, B, A]`.
+    fn stacked_mean_jvp(&self, dir: &[Tensor]) -> Result<Tensor> {
         if dir.len() != self.shapes.len() {
             return Err(Error::InvalidArgument(format!(
                 "the policy has {} parameter tensors, the direction {}",
@@ -87,13 +92,13 @@ impl FisherOperator {
                 ))
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(self.tape.jvp(&layers)?.squeeze(0)?)
+        self.tape.jvp(&layers)
     }
 
     /// `F v` for a flat direction `v` (rank-1, one value per parameter, the policy's order).
     pub fn apply(&self, v: &Tensor) -> Result<Tensor> {
         let dir = unflatten(v, &self.shapes)?;
-        let dmean = self.mean_jvp(&dir)?.unsqueeze(0)?;
+        let dmean = self.stacked_mean_jvp(&dir)?;
         let grad_mean = dmean.broadcast_mul(&self.mean_weight)?;
         let mut parts = Vec::with_capacity(dir.len());
         for layer in self.tape.backward(&grad_mean)? {
