@@ -263,10 +263,7 @@ impl Policy for AdaptiveController {
         if matches!(self.update, OnlineUpdate::Carried { .. }) {
             state.carried = weights.clone();
         }
-        let model = AdaptedModel {
-            model: &self.model,
-            weights: &weights,
-        };
+        let model = AdaptedModel::new(&self.model, &weights)?;
         let plan = state.planner.plan(
             &model,
             self.task.as_ref(),

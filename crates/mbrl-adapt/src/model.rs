@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 
 use candle_core::{Device, Tensor, D};
+use mbrl_core::kernels::PackedWeights;
 use mbrl_core::mlp::{Mlp, MlpShape};
 use mbrl_core::model::{DynamicsModel, MemberPredictions};
 use mbrl_core::{Error, Result};
@@ -173,14 +174,26 @@ impl DeltaModel {
         obs: &Tensor,
         act: &Tensor,
     ) -> Result<Tensor> {
+        self.normalized_delta_packed(weights, None, obs, act)
+    }
+
+    /// [`DeltaModel::normalized_delta`], through `packed` (`Mlp::pack` of `weights`) where no
+    /// gradient is asked.
+    fn normalized_delta_packed(
+        &self,
+        weights: &[Tensor],
+        packed: Option<&[PackedWeights]>,
+        obs: &Tensor,
+        act: &Tensor,
+    ) -> Result<Tensor> {
         let x = self.norm.inputs(obs, act)?;
         let shared = weights.first().map(|w| w.rank() == 2).unwrap_or(true);
         match x.dims() {
             &[n, b, i] if shared => Ok(self
                 .mlp
-                .forward_with(weights, &x.reshape((n * b, i))?)?
+                .forward_packed(weights, packed, &x.reshape((n * b, i))?)?
                 .reshape((n, b, self.obs_dim))?),
-            _ => self.mlp.forward_with(weights, &x),
+            _ => self.mlp.forward_packed(weights, packed, &x),
         }
     }
 
@@ -203,8 +216,22 @@ impl DeltaModel {
 
     /// The predicted next observation `s + denormalise(f(s, a))`.
     pub fn predict(&self, weights: &[Tensor], obs: &Tensor, act: &Tensor) -> Result<Tensor> {
-        self.norm
-            .next_obs(obs, &self.normalized_delta(weights, obs, act)?)
+        self.predict_packed(weights, None, obs, act)
+    }
+
+    /// [`DeltaModel::predict`], through `packed` (`Mlp::pack` of `weights`) where no gradient
+    /// is asked.
+    fn predict_packed(
+        &self,
+        weights: &[Tensor],
+        packed: Option<&[PackedWeights]>,
+        obs: &Tensor,
+        act: &Tensor,
+    ) -> Result<Tensor> {
+        self.norm.next_obs(
+            obs,
+            &self.normalized_delta_packed(weights, packed, obs, act)?,
+        )
     }
 
     /// Weights and statistics as named tensors (for checkpoints).
@@ -248,12 +275,23 @@ pub(crate) fn one_member_rows(t: &Tensor) -> Result<Tensor> {
 }
 
 /// One set of weights of a [`DeltaModel`] as a one-member `DynamicsModel` (what a planner
-/// plans in).
+/// plans in). The weights are laid out once for gemm's microkernels, then read by each of the
+/// plan's steps (`mbrl_core::kernels::packed_linear`).
 pub struct AdaptedModel<'a> {
-    /// The model (normalisation and architecture).
-    pub model: &'a DeltaModel,
-    /// The weights to predict with, shared shapes (`[in, out]`).
-    pub weights: &'a [Tensor],
+    model: &'a DeltaModel,
+    weights: &'a [Tensor],
+    packed: Vec<PackedWeights>,
+}
+
+impl<'a> AdaptedModel<'a> {
+    /// `model` predicting with `weights` (shared shapes, `[in, out]`).
+    pub fn new(model: &'a DeltaModel, weights: &'a [Tensor]) -> Result<Self> {
+        Ok(Self {
+            model,
+            weights,
+            packed: Mlp::pack(weights)?,
+        })
+    }
 }
 
 impl DynamicsModel for AdaptedModel<'_> {
@@ -262,9 +300,12 @@ impl DynamicsModel for AdaptedModel<'_> {
     }
 
     fn predict_members(&self, obs: &Tensor, act: &Tensor) -> Result<MemberPredictions> {
-        let next =
-            self.model
-                .predict(self.weights, &one_member_rows(obs)?, &one_member_rows(act)?)?;
+        let next = self.model.predict_packed(
+            self.weights,
+            Some(&self.packed),
+            &one_member_rows(obs)?,
+            &one_member_rows(act)?,
+        )?;
         Ok(MemberPredictions {
             mean: next.unsqueeze(0)?,
             log_var: None,
@@ -317,6 +358,17 @@ mod tests {
         assert!(max_abs_diff(&a, &b).unwrap() < 1e-6);
         let per_window = model.loss(&w, &obs2, &act2, &obs2).unwrap();
         assert_eq!(per_window.dims(), &[2]);
+        // The planners' view, through packed weights, on the planners' [1, B, dim] rows.
+        let planned = AdaptedModel::new(&model, &w)
+            .unwrap()
+            .predict_members(&obs.unsqueeze(0).unwrap(), &act.unsqueeze(0).unwrap())
+            .unwrap()
+            .mean;
+        assert_eq!(planned.dims(), &[1, 3, 2]);
+        assert_eq!(
+            planned.squeeze(0).unwrap().to_vec2::<f32>().unwrap(),
+            next.to_vec2::<f32>().unwrap()
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
 use mbrl_core::adam::Adam;
-use mbrl_core::kernels::{bias_activation, linear, Activation};
+use mbrl_core::kernels::{bias_activation, linear, Activation, PackedWeights};
 use mbrl_core::mlp::{Mlp, MlpShape};
 use mbrl_core::model::{DynamicsModel, MemberPredictions};
 use mbrl_core::{Error, Result};
@@ -277,7 +277,12 @@ impl GruDeltaModel {
         context: &Tensor,
     ) -> Result<Tensor> {
         let delta = match context.dims() {
-            [1, _] => self.normalized_delta_under(weights, obs, act, context)?,
+            [1, _] => self.normalized_delta_folded(
+                &self.decoder_under(weights, context)?,
+                None,
+                obs,
+                act,
+            )?,
             _ => {
                 let context = context.broadcast_as((obs.dim(0)?, self.hidden))?;
                 self.normalized_delta(weights, obs, act, &context)?
@@ -286,18 +291,25 @@ impl GruDeltaModel {
         self.norm.next_obs(obs, &delta)
     }
 
-    /// [`GruDeltaModel::normalized_delta`] of every row under one context `c` (`[1, H]`), its
-    /// part of the decoder's first layer folded into the bias: `[x, c] W + b = x W_x +
-    /// (c W_c + b)`. The rows then go through an `in x width` layer instead of an
-    /// `(in + H) x width` one (a fifth of the FLOPs of ReBAL's planning at H = 256 and 3 x 512);
-    /// equal up to rounding.
-    fn normalized_delta_under(
+    /// [`GruDeltaModel::normalized_delta`] of every row under one context, through the decoder
+    /// that context was folded into ([`GruDeltaModel::decoder_under`]; equal up to rounding),
+    /// laid out as `packed` (`Mlp::pack` of it) where no gradient is asked.
+    fn normalized_delta_folded(
         &self,
-        weights: &[Tensor],
+        decoder: &[Tensor],
+        packed: Option<&[PackedWeights]>,
         obs: &Tensor,
         act: &Tensor,
-        context: &Tensor,
     ) -> Result<Tensor> {
+        self.decoder
+            .forward_packed(decoder, packed, &self.norm.inputs(obs, act)?)
+    }
+
+    /// The decoder's weights under one context `c` (`[1, H]`), its part of the first layer
+    /// folded into the bias: `[x, c] W + b = x W_x + (c W_c + b)`. Rows then go through an
+    /// `in x width` layer instead of an `(in + H) x width` one (a fifth of the FLOPs of ReBAL's
+    /// planning at H = 256 and 3 x 512).
+    fn decoder_under(&self, weights: &[Tensor], context: &Tensor) -> Result<Vec<Tensor>> {
         let decoder = &weights[GRU_TENSORS..];
         let (first, bias) = (&decoder[0], &decoder[1]);
         let inputs = first.dim(0)? - self.hidden;
@@ -307,8 +319,7 @@ impl GruDeltaModel {
             from_context.squeeze(0)?.add(bias)?,
         ];
         folded.extend_from_slice(&decoder[2..]);
-        self.decoder
-            .forward_with(&folded, &self.norm.inputs(obs, act)?)
+        Ok(folded)
     }
 
     /// Mean squared error of the normalised state change over the last `K` transitions of
@@ -377,14 +388,32 @@ impl GruDeltaModel {
     }
 }
 
-/// The GRU under one context as a one-member `DynamicsModel` (what a planner plans in).
+/// The GRU under one context as a one-member `DynamicsModel` (what a planner plans in): the
+/// context folded into the decoder once ([`GruDeltaModel::decoder_under`]), and the decoder's
+/// weights laid out once for gemm's microkernels, for all of the plan's steps.
 pub struct RecurrentDynamics<'a> {
-    /// The model.
-    pub model: &'a GruDeltaModel,
-    /// Its weights.
-    pub weights: &'a [Tensor],
-    /// The context, `[1, H]`.
-    pub context: &'a Tensor,
+    model: &'a GruDeltaModel,
+    decoder: Vec<Tensor>,
+    packed: Vec<PackedWeights>,
+}
+
+impl<'a> RecurrentDynamics<'a> {
+    /// `model` with `weights` under `context` (`[1, H]`).
+    pub fn new(model: &'a GruDeltaModel, weights: &[Tensor], context: &Tensor) -> Result<Self> {
+        if context.dims() != [1, model.hidden] {
+            return Err(Error::shape(
+                "planning context",
+                format!("[1, {}]", model.hidden),
+                format!("{:?}", context.dims()),
+            ));
+        }
+        let decoder = model.decoder_under(weights, context)?;
+        Ok(Self {
+            model,
+            packed: Mlp::pack(&decoder)?,
+            decoder,
+        })
+    }
 }
 
 impl DynamicsModel for RecurrentDynamics<'_> {
@@ -393,14 +422,15 @@ impl DynamicsModel for RecurrentDynamics<'_> {
     }
 
     fn predict_members(&self, obs: &Tensor, act: &Tensor) -> Result<MemberPredictions> {
-        let next = self.model.predict(
-            self.weights,
-            &one_member_rows(obs)?,
+        let obs = one_member_rows(obs)?;
+        let delta = self.model.normalized_delta_folded(
+            &self.decoder,
+            Some(&self.packed),
+            &obs,
             &one_member_rows(act)?,
-            self.context,
         )?;
         Ok(MemberPredictions {
-            mean: next.unsqueeze(0)?,
+            mean: self.model.norm.next_obs(&obs, &delta)?.unsqueeze(0)?,
             log_var: None,
         })
     }
@@ -537,11 +567,7 @@ mod tests {
         // The planning view predicts s + denormalise(decoder([x, c])) for every row.
         let obs = win.obs.get(0).unwrap();
         let act = win.act.get(0).unwrap();
-        let dynamics = RecurrentDynamics {
-            model: &model,
-            weights: &w,
-            context: &state,
-        };
+        let dynamics = RecurrentDynamics::new(&model, &w, &state).unwrap();
         let next = dynamics
             .predict_members(&obs, &act)
             .unwrap()

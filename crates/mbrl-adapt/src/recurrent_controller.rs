@@ -112,11 +112,7 @@ impl Policy for RecurrentController {
             );
             hidden = self.model.zero_state(1)?;
         }
-        let model = RecurrentDynamics {
-            model: &self.model,
-            weights: &self.weights,
-            context: &hidden,
-        };
+        let model = RecurrentDynamics::new(&self.model, &self.weights, &hidden)?;
         let plan = state.planner.plan(
             &model,
             self.task.as_ref(),

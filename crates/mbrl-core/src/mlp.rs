@@ -7,7 +7,7 @@
 //! (no graph over the weights, still differentiable in the inputs: the critic inside the actor's
 //! loss) or with a separate copy (the target critic).
 
-use crate::kernels::{linear, Activation};
+use crate::kernels::{linear, packed_linear, Activation, PackedWeights};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use rand::RngCore;
@@ -144,14 +144,39 @@ impl Mlp {
     /// after the last. `x` is `[B, in]` (for a stack: broadcast to every member) or, for a
     /// stack, `[K, B, in]`.
     pub fn forward_with(&self, weights: &[Tensor], x: &Tensor) -> Result<Tensor> {
+        self.forward_packed(weights, None, x)
+    }
+
+    /// `weights`' matrices laid out for [`Mlp::forward_packed`] (once for many forward passes
+    /// with the same weights, e.g. a planner's horizon).
+    pub fn pack(weights: &[Tensor]) -> Result<Vec<PackedWeights>> {
+        weights
+            .chunks_exact(2)
+            .map(|pair| PackedWeights::new(&pair[0]))
+            .collect()
+    }
+
+    /// [`Mlp::forward_with`], through `packed` (from [`Mlp::pack`] of the same `weights`) where
+    /// no gradient is asked of `x` or the weights: the same values, without gemm repacking the
+    /// weights at every call.
+    pub fn forward_packed(
+        &self,
+        weights: &[Tensor],
+        packed: Option<&[PackedWeights]>,
+        x: &Tensor,
+    ) -> Result<Tensor> {
         let mut h = match self.shape.stacked {
             Some(k) if x.rank() == 2 => x.unsqueeze(0)?.broadcast_as((k, x.dim(0)?, x.dim(1)?))?,
             _ => x.clone(),
         };
+        let packed = packed.filter(|_| !x.track_op() && !weights.iter().any(Tensor::track_op));
         let layers = weights.len() / 2;
         for (l, pair) in weights.chunks_exact(2).enumerate() {
             let act = (l + 1 < layers).then_some(Activation::Relu);
-            h = linear(&h, &pair[0], &pair[1], act)?;
+            h = match packed {
+                Some(packed) => packed_linear(&h, &packed[l], &pair[1], act)?,
+                None => linear(&h, &pair[0], &pair[1], act)?,
+            };
         }
         Ok(h)
     }
@@ -197,6 +222,36 @@ mod tests {
             .to_scalar::<f32>()
             .unwrap();
         assert!(diff < 1e-5, "{diff}");
+    }
+
+    /// Packed weights give the bits of the plain pass, single and stacked; weights that need
+    /// gradients take the differentiable path.
+    #[test]
+    fn packed_forward_gives_the_plain_bits_and_keeps_gradients() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        for stacked in [None, Some(3)] {
+            let shape = MlpShape {
+                widths: vec![7, 96, 96, 5],
+                stacked,
+            };
+            let mlp = Mlp::new(shape, &mut rng).unwrap();
+            let x = Tensor::randn(0f32, 1.0, (130, 7), &Device::Cpu).unwrap();
+            let copies = mlp.copies().unwrap();
+            let packed = Mlp::pack(&copies).unwrap();
+            let plain = mlp.forward_with(&copies, &x).unwrap();
+            let fast = mlp.forward_packed(&copies, Some(&packed), &x).unwrap();
+            let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(values(&fast), values(&plain), "{stacked:?}");
+            let tracked = mlp.tracked();
+            let grads = mlp
+                .forward_packed(&tracked, Some(&packed), &x)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            assert!(grads.get(&tracked[0]).is_some(), "{stacked:?}");
+        }
     }
 
     #[test]

@@ -8,9 +8,11 @@
 //! so policies can be trained by backpropagation through the model.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor, Var};
 use mbrl_core::data::TransitionBatch;
+use mbrl_core::kernels::PackedWeights;
 use mbrl_core::model::{broadcast_to_members, DynamicsModel, MemberPredictions};
 use rand::RngCore;
 
@@ -81,6 +83,7 @@ impl NormStats {
 /// Predictions of every member from `weights` and `stats` (the shared forward path).
 fn predict_with(
     weights: &Weights,
+    packed: Option<&[PackedWeights]>,
     stats: &NormStats,
     obs: &Tensor,
     act: &Tensor,
@@ -97,7 +100,7 @@ fn predict_with(
             act.dims()
         )));
     }
-    let out = weights.forward(&stats.inputs(&obs, &act)?)?;
+    let out = weights.forward_packed(&stats.inputs(&obs, &act)?, packed)?;
     let mean = (obs + stats.delta.denormalize(&out.mean)?)?;
     let log_var = match out.log_var {
         // Var(sigma * z) = sigma^2 Var(z).
@@ -197,8 +200,10 @@ impl MlpEnsemble {
     /// A detached deep copy for rollouts: later training does not change it, and its
     /// predictions never build a graph over the weights.
     pub fn freeze(&self) -> Result<FrozenEnsemble> {
+        let weights = self.weights_detached()?.deep_copy()?;
         Ok(FrozenEnsemble {
-            weights: self.weights_detached()?.deep_copy()?,
+            packed: weights.packed()?.into(),
+            weights,
             stats: self.stats.clone(),
         })
     }
@@ -221,7 +226,7 @@ impl MlpEnsemble {
         act: &Tensor,
     ) -> Result<MemberPredictions> {
         let weights = Weights::from_parameters(&self.params.arch, params)?;
-        predict_with(&weights, &self.stats, obs, act)
+        predict_with(&weights, None, &self.stats, obs, act)
     }
 
     /// The per-member training loss on `batch` (`[K]`, with the graph over
@@ -334,6 +339,7 @@ impl DynamicsModel for MlpEnsemble {
     fn predict_members(&self, obs: &Tensor, act: &Tensor) -> mbrl_core::Result<MemberPredictions> {
         Ok(predict_with(
             &self.weights_detached()?,
+            None,
             &self.stats,
             obs,
             act,
@@ -342,10 +348,13 @@ impl DynamicsModel for MlpEnsemble {
 }
 
 /// A detached copy of an [`MlpEnsemble`] for imagined rollouts and evaluation
-/// ([`MlpEnsemble::freeze`]). Cheap to clone (tensors are shared) and `Sync`.
+/// ([`MlpEnsemble::freeze`]). Cheap to clone (tensors are shared) and `Sync`. Its weights are
+/// also kept laid out for gemm's microkernels, which imagined rollouts then read at every step
+/// without repacking them (`mbrl_core::kernels::packed_linear`).
 #[derive(Debug, Clone)]
 pub struct FrozenEnsemble {
     weights: Weights,
+    packed: Arc<[PackedWeights]>,
     stats: NormStats,
 }
 
@@ -362,6 +371,12 @@ impl DynamicsModel for FrozenEnsemble {
     }
 
     fn predict_members(&self, obs: &Tensor, act: &Tensor) -> mbrl_core::Result<MemberPredictions> {
-        Ok(predict_with(&self.weights, &self.stats, obs, act)?)
+        Ok(predict_with(
+            &self.weights,
+            Some(&self.packed),
+            &self.stats,
+            obs,
+            act,
+        )?)
     }
 }

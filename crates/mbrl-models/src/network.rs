@@ -12,7 +12,7 @@ use rand_distr::{Distribution, Uniform};
 
 use crate::config::{Activation, EnsembleConfig, Head};
 use crate::{Error, Result};
-use mbrl_core::kernels::{linear, mlp_forward_with_tape};
+use mbrl_core::kernels::{linear, mlp_forward_with_tape, packed_linear, PackedWeights};
 
 /// Initial upper log-variance bound (PETS).
 const INIT_MAX_LOGVAR: f32 = 0.5;
@@ -263,11 +263,34 @@ impl Weights {
 
     /// Forward pass of normalised inputs `[K, B, in]`.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<NetOutput> {
+        self.forward_packed(x, None)
+    }
+
+    /// Each layer's weights laid out for [`Weights::forward_packed`].
+    pub(crate) fn packed(&self) -> Result<Vec<PackedWeights>> {
+        Ok(self
+            .layers
+            .iter()
+            .map(|(w, _)| PackedWeights::new(w))
+            .collect::<mbrl_core::Result<_>>()?)
+    }
+
+    /// [`Weights::forward`], through `packed` (from [`Weights::packed`]) where no gradient is
+    /// asked of the inputs: same values, without gemm repacking the weights at every call.
+    pub(crate) fn forward_packed(
+        &self,
+        x: &Tensor,
+        packed: Option<&[PackedWeights]>,
+    ) -> Result<NetOutput> {
+        let packed = packed.filter(|_| !x.track_op());
         let mut h = x.clone();
         let last = self.layers.len() - 1;
         for (l, (w, b)) in self.layers.iter().enumerate() {
             let activation = (l < last).then_some(self.activation);
-            h = linear(&h, w, b, activation)?;
+            h = match packed {
+                Some(packed) => packed_linear(&h, &packed[l], b, activation)?,
+                None => linear(&h, w, b, activation)?,
+            };
         }
         match &self.logvar_bounds {
             None => Ok(NetOutput {

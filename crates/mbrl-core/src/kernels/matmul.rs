@@ -166,16 +166,7 @@ fn run_tiles(
     } else {
         m
     };
-    let tiles: Vec<(usize, usize, &mut [MaybeUninit<f32>])> = out
-        .chunks_exact_mut(m * n)
-        .enumerate()
-        .flat_map(|(k, member)| {
-            member
-                .chunks_mut(tile_rows * n)
-                .enumerate()
-                .map(move |(t, dst)| (k, t * tile_rows, dst))
-        })
-        .collect();
+    let tiles = row_tiles(out, m, n, tile_rows);
     let run = |(k, first_row, dst): (usize, usize, &mut [MaybeUninit<f32>])| {
         let rows = dst.len() / n;
         gemm_rows(
@@ -192,6 +183,25 @@ fn run_tiles(
     } else {
         tiles.into_iter().for_each(run);
     }
+}
+
+/// A `[batch, rows, width]` output cut into tiles of at most `tile_rows` rows of one member:
+/// `(member, first row, the tile's values)`, in order.
+pub(super) fn row_tiles<T>(
+    out: &mut [T],
+    rows: usize,
+    width: usize,
+    tile_rows: usize,
+) -> Vec<(usize, usize, &mut [T])> {
+    out.chunks_exact_mut(rows * width)
+        .enumerate()
+        .flat_map(|(member, block)| {
+            block
+                .chunks_mut(tile_rows * width)
+                .enumerate()
+                .map(move |(t, dst)| (member, t * tile_rows, dst))
+        })
+        .collect()
 }
 
 /// `op(a) op(b)` of contiguous `f32` CPU tensors, both `[R, C]` or both `[K, R, C]` as stored,

@@ -20,6 +20,8 @@
 //! - [`mlp_forward_with_tape()`]: a stacked MLP's forward that keeps what its hand-written
 //!   backward ([`MlpTape::backward`]) needs: the dynamics ensembles' training step without
 //!   candle's gradient bookkeeping;
+//! - [`packed_linear()`]: a dense layer through constant weights laid out once
+//!   ([`PackedWeights`]) for gemm's microkernels: frozen ensembles' imagined rollouts;
 //! - `matmul`: the layers' matrix products as row tiles shared by the threads (one fork per
 //!   product instead of one per ensemble member); [`cpu`]: which vector unit they run on.
 
@@ -32,6 +34,7 @@ mod gaussian;
 mod linear;
 mod matmul;
 mod mlp_tape;
+mod packed;
 mod simd;
 #[cfg(test)]
 mod test_support;
@@ -41,6 +44,7 @@ pub use fused_mlp::fused_mlp;
 pub use gaussian::gaussian_log_prob;
 pub use linear::linear;
 pub use mlp_tape::{mlp_forward_with_tape, LayerGrads, MlpTape};
+pub use packed::{packed_linear, PackedWeights};
 pub use simd::widest;
 
 use serde::{Deserialize, Serialize};
