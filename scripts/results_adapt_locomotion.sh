@@ -26,6 +26,9 @@
 #          (1400 steps: the fit grows with the data while the early stop does not cut it).
 #   GrBAL  iteration 3 (15k steps): 1143 s, 267 s collecting and the rest fitting (2026-12-03,
 #          with CI runs beside it part of the time).
+# AMD EPYC (Zen 4), one thread each, two runs side by side, 2026-12-07, whole 5-iteration runs:
+#   ReBAL 1801 s, MB (mb-mpc) 1577 s, MB+DE (mb-de) 1598 s (about 280-310 s collecting per
+#   iteration), each plus about 4 minutes for the held-out evaluations.
 # The GrBAL fit grows with the data, so 10 iterations (50k steps) projected to about 20
 # core-hours per family; the default of 5 iterations projects to about 1.3 h per GrBAL run,
 # 25 min per ReBAL run and about 20 min per MB or MB+DE run: about 7 core-hours per family. Resumable: seeds with a
