@@ -1,14 +1,24 @@
 //! GrBAL's update rule (thesis Eq. 24): one SGD step on the past `M` transitions,
-//! `phi' = phi - psi * grad_phi L(tau[t - M, t], phi)`, batched over windows.
+//! `phi' = phi - psi * grad_phi L(tau[t - M, t], phi)`, batched over windows, kept in the
+//! factored form a layer's gradient has.
 //!
-//! For `N` windows the weights are broadcast to a stack `[N, in, out]`, the per-window losses
-//! are summed (so each window's gradient is its own loss's gradient) and each window gets its
-//! own adapted weights, all in one batched computation. On a
-//! [`mbrl_core::higher_order::run`] thread the adapted weights are differentiable functions of
-//! `phi` and `psi` (second-order meta-gradient); `first_order` detaches the inner gradient.
+//! For a layer `z = h W + b`, the gradient of a window's loss is `H^T D` for `W` and `1^T D`
+//! for `b`, with `H` `[M, in]` the layer's inputs on the window's `M` past rows and `D`
+//! `[M, out]` the loss's derivative at the layer's pre-activations. The adapted layer applied to
+//! new rows `h'` is therefore `h' W + b - psi_W (h' H^T) D - psi_b 1^T D`: the shared weights'
+//! product plus a rank-`M` correction per window. [`InnerStep`] holds `H` and `D` of every
+//! layer for `N` windows at once; its [`InnerStep::loss`] scores the adapted model on new rows
+//! without forming any window's `[in, out]` weights (GrBAL's meta-training), and
+//! [`InnerStep::weights`] forms them where a planner needs them (online adaptation).
+//!
+//! `D` comes from a backward pass of the ReLU network's squared error written out in tensor
+//! operations, so it is itself a differentiable function of `phi`: the meta-gradient through
+//! the inner step is one ordinary backward pass (the ReLU's derivative is a constant mask, and
+//! its own derivative zero, so nothing second-order is lost). `first_order` detaches `H` and
+//! `D` (first-order MAML).
 
-use candle_core::{Tensor, Var};
-use mbrl_core::higher_order::gradient_at;
+use candle_core::{DType, Tensor, Var};
+use mbrl_core::kernels::{linear, Activation};
 use mbrl_core::{Error, Result};
 
 use crate::model::DeltaModel;
@@ -67,21 +77,150 @@ impl InnerLearningRate {
     }
 }
 
-/// `w` repeated for `n` windows: `[in, out]` -> `[n, in, out]`, biases `[out]` ->
-/// `[n, 1, out]`.
-fn stacked(w: &Tensor, n: usize) -> Result<Tensor> {
-    let w = if w.rank() == 1 {
-        w.unsqueeze(0)?
-    } else {
-        w.clone()
-    };
-    if n == 1 {
-        // One window (online adaptation): a view, not a copy.
-        return Ok(w.unsqueeze(0)?);
+/// One layer's share of the inner step.
+#[derive(Debug, Clone)]
+struct LayerStep {
+    /// The layer's inputs on the past rows, `[N, M, in]`.
+    inputs: Tensor,
+    /// The summed window losses' derivative at the layer's pre-activations, `[N, M, out]`.
+    delta: Tensor,
+    /// `psi` of the weight matrix and of the bias (`[1]` each).
+    weight_rate: Tensor,
+    bias_rate: Tensor,
+}
+
+impl LayerStep {
+    /// The bias gradient `1^T D`, `[N, 1, out]`.
+    fn bias_gradient(&self) -> Result<Tensor> {
+        Ok(self.delta.sum_keepdim(1)?)
     }
-    let mut dims = vec![n];
-    dims.extend_from_slice(w.dims());
-    Ok(w.unsqueeze(0)?.broadcast_as(dims)?.contiguous()?)
+}
+
+/// One inner gradient step from shared weights `phi` on each of `N` windows, in factored form
+/// (module docs).
+#[derive(Debug, Clone)]
+pub struct InnerStep {
+    layers: Vec<LayerStep>,
+}
+
+impl InnerStep {
+    /// The step on each window of `past` from `weights` (shared shapes, `[in, out]` and
+    /// `[out]`, in `mbrl_core::mlp::Mlp`'s order) with step sizes `rates` (one `[1]` tensor
+    /// per weight tensor).
+    pub fn new(
+        model: &DeltaModel,
+        weights: &[Tensor],
+        past: &Windows,
+        rates: &[Tensor],
+        first_order: bool,
+    ) -> Result<Self> {
+        if rates.len() != weights.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} inner step sizes for {} weight tensors",
+                rates.len(),
+                weights.len()
+            )));
+        }
+        if weights.iter().step_by(2).any(|w| w.rank() != 2) {
+            return Err(Error::InvalidArgument(
+                "the inner step starts from one shared set of weights ([in, out] matrices)".into(),
+            ));
+        }
+        let norm = model.normalization();
+        let x = norm.inputs(&past.obs, &past.act)?;
+        let target = norm.target(&past.obs, &past.next_obs)?;
+        let (n, m, width) = x.dims3()?;
+        let layers = weights.len() / 2;
+        // Forward over all N * M rows with the shared weights, keeping each layer's input.
+        let mut inputs = Vec::with_capacity(layers);
+        let mut h = x.reshape((n * m, width))?;
+        for (l, pair) in weights.chunks_exact(2).enumerate() {
+            let act = (l + 1 < layers).then_some(Activation::Relu);
+            let next = linear(&h, &pair[0], &pair[1], act)?;
+            inputs.push(h);
+            h = next;
+        }
+        // Backward: d/d(output) of sum_n mean_{rows, dims} (output - target)^2, then through
+        // each layer's weights and the ReLU before it (on where its output is positive).
+        let obs_dim = target.dim(2)?;
+        let scale = 2.0 / (m * obs_dim) as f64;
+        let mut delta = ((h - target.reshape((n * m, obs_dim))?)? * scale)?;
+        let mut deltas = vec![delta.clone()];
+        for l in (1..layers).rev() {
+            let on = inputs[l].gt(0.0)?.to_dtype(DType::F32)?;
+            delta = (delta.matmul(&weights[2 * l].t()?)? * on)?;
+            deltas.push(delta.clone());
+        }
+        deltas.reverse();
+        let layers = inputs
+            .into_iter()
+            .zip(deltas)
+            .zip(rates.chunks_exact(2))
+            .map(|((h, d), rate)| {
+                let (h, d) = match first_order {
+                    true => (h.detach(), d.detach()),
+                    false => (h, d),
+                };
+                Ok(LayerStep {
+                    inputs: h.reshape((n, m, ()))?,
+                    delta: d.reshape((n, m, ()))?,
+                    weight_rate: rate[0].clone(),
+                    bias_rate: rate[1].clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { layers })
+    }
+
+    /// The adapted weights of every window, stacked: `[N, in, out]` matrices, `[N, 1, out]`
+    /// biases.
+    pub fn weights(&self, weights: &[Tensor]) -> Result<Vec<Tensor>> {
+        let mut out = Vec::with_capacity(weights.len());
+        for (layer, pair) in self.layers.iter().zip(weights.chunks_exact(2)) {
+            let grad = layer.inputs.transpose(1, 2)?.matmul(&layer.delta)?;
+            out.push(
+                pair[0]
+                    .unsqueeze(0)?
+                    .broadcast_sub(&grad.broadcast_mul(&layer.weight_rate)?)?,
+            );
+            let bias_step = layer.bias_gradient()?.broadcast_mul(&layer.bias_rate)?;
+            out.push(pair[1].reshape((1, 1, ()))?.broadcast_sub(&bias_step)?);
+        }
+        Ok(out)
+    }
+
+    /// The normalised state change each window's adapted model predicts for its rows of
+    /// `(obs, act)` (`[N, K, dim]`), from the shared `weights` and the factors.
+    pub fn normalized_delta(
+        &self,
+        model: &DeltaModel,
+        weights: &[Tensor],
+        obs: &Tensor,
+        act: &Tensor,
+    ) -> Result<Tensor> {
+        let mut h = model.normalization().inputs(obs, act)?;
+        let (n, k, _) = h.dims3()?;
+        let last = self.layers.len() - 1;
+        for (l, (layer, pair)) in self.layers.iter().zip(weights.chunks_exact(2)).enumerate() {
+            let shared =
+                linear(&h.reshape((n * k, ()))?, &pair[0], &pair[1], None)?.reshape((n, k, ()))?;
+            let weight_step = h
+                .matmul(&layer.inputs.transpose(1, 2)?)?
+                .matmul(&layer.delta)?
+                .broadcast_mul(&layer.weight_rate)?;
+            let bias_step = layer.bias_gradient()?.broadcast_mul(&layer.bias_rate)?;
+            let z = (shared - weight_step)?.broadcast_sub(&bias_step)?;
+            h = if l < last { z.relu()? } else { z };
+        }
+        Ok(h)
+    }
+
+    /// Each window's mean squared error of the normalised state change on its rows of
+    /// `future` after the step (`[N]`).
+    pub fn loss(&self, model: &DeltaModel, weights: &[Tensor], future: &Windows) -> Result<Tensor> {
+        let predicted = self.normalized_delta(model, weights, &future.obs, &future.act)?;
+        model.squared_error(&predicted, &future.obs, &future.next_obs)
+    }
 }
 
 /// One adapted weight set per window of `past`, stacked (`[N, in, out]`, biases `[N, 1, out]`):
@@ -93,32 +232,7 @@ pub fn adapt(
     rates: &[Tensor],
     first_order: bool,
 ) -> Result<Vec<Tensor>> {
-    if rates.len() != weights.len() {
-        return Err(Error::InvalidArgument(format!(
-            "{} inner step sizes for {} weight tensors",
-            rates.len(),
-            weights.len()
-        )));
-    }
-    let n = past.count()?;
-    let start = weights
-        .iter()
-        .map(|w| stacked(w, n))
-        .collect::<Result<Vec<_>>>()?;
-    let (_, grads) = gradient_at(&start, |p| {
-        Ok(model
-            .loss(p, &past.obs, &past.act, &past.next_obs)?
-            .sum_all()?)
-    })?;
-    start
-        .iter()
-        .zip(grads)
-        .zip(rates)
-        .map(|((w, g), rate)| {
-            let g = if first_order { g.detach() } else { g };
-            Ok((w - g.broadcast_mul(rate)?)?)
-        })
-        .collect()
+    InnerStep::new(model, weights, past, rates, first_order)?.weights(weights)
 }
 
 /// Weight set `i` of a stack, in the shared shapes (`[in, out]`, biases `[out]`).

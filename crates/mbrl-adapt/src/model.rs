@@ -155,6 +155,11 @@ impl DeltaModel {
         self.norm = norm;
     }
 
+    /// The normalisation statistics.
+    pub(crate) fn normalization(&self) -> &Normalization {
+        &self.norm
+    }
+
     /// An independent copy (weights and statistics).
     pub fn snapshot(&self) -> Result<Self> {
         Ok(Self {
@@ -206,8 +211,18 @@ impl DeltaModel {
         act: &Tensor,
         next_obs: &Tensor,
     ) -> Result<Tensor> {
-        let target = self.norm.target(obs, next_obs)?;
-        let err = (self.normalized_delta(weights, obs, act)? - target)?.sqr()?;
+        self.squared_error(&self.normalized_delta(weights, obs, act)?, obs, next_obs)
+    }
+
+    /// Mean squared error of a predicted normalised state change against the observed one,
+    /// shaped as [`DeltaModel::loss`]'s.
+    pub(crate) fn squared_error(
+        &self,
+        normalized_delta: &Tensor,
+        obs: &Tensor,
+        next_obs: &Tensor,
+    ) -> Result<Tensor> {
+        let err = (normalized_delta - self.norm.target(obs, next_obs)?)?.sqr()?;
         Ok(match err.rank() {
             3 => err.mean(2)?.mean(1)?,
             _ => err.mean_all()?,

@@ -11,7 +11,6 @@
 //! - `mb-de`: MB's training, with dynamic evaluation while acting (MB+DE).
 //!
 //! All four plan with the `[adapt.planner]` MPC (MPPI by default) in the task's reward.
-//! Second-order meta-gradients run on a `mbrl_core::higher_order` thread.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -20,7 +19,6 @@ use candle_core::Tensor;
 use mbrl_core::algorithm::{Algorithm, AlgorithmEntry, BuildContext, IterationStats};
 use mbrl_core::checkpoint::{state_from_json, state_to_json};
 use mbrl_core::env::Env;
-use mbrl_core::higher_order;
 use mbrl_core::policy::{Policy, RandomPolicy};
 use mbrl_core::rollout::{rollout_episode, DEFAULT_MAX_EPISODE_STEPS};
 use mbrl_core::seeding::{stream_rng, RngState, Stream};
@@ -298,20 +296,9 @@ impl AdaptiveMbrl {
     }
 
     fn fit(&mut self) -> Result<FitReport> {
-        let second_order = matches!(
-            &self.learner,
-            Learner::Mlp(l) if l.objective == Objective::MetaLearned { first_order: false }
-        );
-        let (learner, buffer, config, rng) = (
-            self.learner.window_learner(),
-            &self.buffer,
-            &self.config,
-            &mut self.streams.windows,
-        );
-        match second_order {
-            true => higher_order::run(|| learner.fit(buffer, config, rng)),
-            false => learner.fit(buffer, config, rng),
-        }
+        self.learner
+            .window_learner()
+            .fit(&self.buffer, &self.config, &mut self.streams.windows)
     }
 
     fn rebuild_controller(&mut self) -> Result<()> {

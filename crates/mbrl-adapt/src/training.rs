@@ -2,9 +2,9 @@
 //! Eq. 22-23) or plain supervised learning (the MB and MB+DE baselines), over windows of
 //! `M + K` consecutive transitions.
 //!
-//! - Meta-learned: adapt on each window's first `M` transitions ([`crate::adaptation::adapt`]),
-//!   score the adapted weights on the next `K`, one Adam step on the mean over the meta-batch
-//!   through the inner step (and on `psi` when it is learnable).
+//! - Meta-learned: adapt on each window's first `M` transitions ([`InnerStep`]), score the
+//!   adapted model on the next `K`, one Adam step on the mean over the meta-batch through the
+//!   inner step (and on `psi` when it is learnable).
 //! - Supervised: the mean squared error of the unadapted model on all `M + K` transitions of
 //!   the same windows (the same data per step).
 //!
@@ -18,7 +18,7 @@ use mbrl_core::adam::Adam;
 use mbrl_core::{Error, Result};
 use rand::RngCore;
 
-use crate::adaptation::{adapt, InnerLearningRate};
+use crate::adaptation::{InnerLearningRate, InnerStep};
 use crate::config::AdaptConfig;
 use crate::model::{DeltaModel, Normalization};
 use crate::segments::{SegmentBuffer, Windows};
@@ -104,17 +104,14 @@ impl ModelLearner {
         let pre_value = pre.to_scalar::<f32>()? as f64;
         match self.objective {
             Objective::MetaLearned { first_order } => {
-                let adapted = adapt(
+                let step = InnerStep::new(
                     &self.model,
                     &weights,
                     &past,
                     &self.rates.tensors(),
                     first_order,
                 )?;
-                let post = self
-                    .model
-                    .loss(&adapted, &future.obs, &future.act, &future.next_obs)?
-                    .mean_all()?;
+                let post = step.loss(&self.model, &weights, &future)?.mean_all()?;
                 let value = post.to_scalar::<f32>()? as f64;
                 Ok((
                     post,

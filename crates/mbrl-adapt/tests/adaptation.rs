@@ -12,7 +12,6 @@ use mbrl_adapt::model::DeltaModel;
 use mbrl_adapt::segments::SegmentBuffer;
 use mbrl_adapt::training::{ModelLearner, Objective, WindowLearner};
 use mbrl_core::env::Env;
-use mbrl_core::higher_order;
 use mbrl_core::policy::Policy;
 use mbrl_policy_opt::planners::{PlannerConfig, PlannerKind};
 use rand::SeedableRng;
@@ -176,7 +175,7 @@ fn on_held_out_pendulums_the_adapted_model_predicts_best() {
     let mut grbal = learner(Objective::MetaLearned { first_order: false });
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
     let mb_fit = mb.fit(&buffer, &config, &mut rng).unwrap();
-    let grbal_fit = higher_order::run(|| grbal.fit(&buffer, &config, &mut rng)).unwrap();
+    let grbal_fit = grbal.fit(&buffer, &config, &mut rng).unwrap();
     let [mb_err, before, after] = held_out_errors(&mb, &grbal, &config);
     println!(
         "held-out K-step error: MB {mb_err:.4}, GrBAL before adaptation {before:.4}, after \

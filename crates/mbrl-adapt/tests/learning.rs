@@ -6,10 +6,11 @@
 //!
 //! Measured (`configs/grbal/pendulum.toml`'s settings, 5 iterations of 5 episodes, held-out
 //! return over 2 episodes per held-out gain), seed 0 / seed 1:
-//! - GrBAL -188.6 / -126.1
+//! - GrBAL -157.4 / -226.0 (-188.6 / -126.1 before its inner step was written out in factored
+//!   form: the same step, summed in another order, and a learning run amplifies the last bits)
 //! - ReBAL (a GRU of 64 units reading the transitions, the same 64-64 model) -123.7 / -134.3
 //! - MB (`mb-mpc`) -713.5 / -1357.8
-//! - MB+DE (`mb-de`) -619.5 / -729.6
+//! - MB+DE (`mb-de`) -619.5 / -729.6 (measured before the factored step too)
 //! - uniformly random actions -1118.8 (the same episodes)
 
 mod common;
@@ -104,7 +105,7 @@ fn beats_mb(method: Method, measured: f64) {
 
 #[test]
 fn grbal_beats_mb_on_held_out_motor_gains() {
-    beats_mb(Method::Grbal, -188.6);
+    beats_mb(Method::Grbal, -157.4);
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! GrBAL's meta-gradient through the inner step (Eq. 22-24) against central differences of the
-//! post-adaptation loss, and the first-order option's measurable difference from it.
+//! post-adaptation loss, and the first-order option's measurable difference from it; the
+//! factored inner step against autograd's gradient step and against the weights it forms.
 
 mod common;
 
 use candle_core::{Device, Tensor};
-use mbrl_adapt::adaptation::InnerLearningRate;
+use mbrl_adapt::adaptation::{InnerLearningRate, InnerStep};
 use mbrl_adapt::model::{DeltaModel, Normalization};
 use mbrl_adapt::segments::Windows;
 use mbrl_adapt::training::{ModelLearner, Objective};
@@ -28,23 +29,20 @@ fn learner(first_order: bool) -> ModelLearner {
     ModelLearner::new(model, rates, Objective::MetaLearned { first_order }, 1e-3).unwrap()
 }
 
-/// The meta-gradient of the post-adaptation loss, flattened over every weight tensor.
+/// The meta-gradient of the post-adaptation loss, flattened over every weight tensor: one
+/// ordinary backward pass, on the test's own thread (no higher-order autograd).
 fn meta_gradient(first_order: bool) -> Vec<f32> {
     let learner = learner(first_order);
-    let w = windows();
-    higher_order::run(|| {
-        let (loss, _) = learner.losses(&w, PAST)?;
-        let grads = loss.backward()?;
-        let mut flat = Vec::new();
-        for var in learner.model.mlp().vars() {
-            let g = grads
-                .get(var.as_tensor())
-                .expect("every weight has a gradient");
-            flat.extend(g.flatten_all()?.to_vec1::<f32>()?);
-        }
-        Ok(flat)
-    })
-    .unwrap()
+    let (loss, _) = learner.losses(&windows(), PAST).unwrap();
+    let grads = loss.backward().unwrap();
+    let mut flat = Vec::new();
+    for var in learner.model.mlp().vars() {
+        let g = grads
+            .get(var.as_tensor())
+            .expect("every weight has a gradient");
+        flat.extend(g.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+    }
+    flat
 }
 
 /// The post-adaptation loss with every weight moved by `step * direction`.
@@ -122,5 +120,81 @@ fn one_inner_step_lowers_each_windows_past_loss() {
     for (batched, single) in adapted.iter().zip(&alone) {
         let d = max_abs_diff(&batched.get(1).unwrap(), &single.get(0).unwrap()).unwrap();
         assert!(d < 1e-6, "{d}");
+    }
+}
+
+/// Step sizes of a test: a different one per tensor, so that a mix-up shows.
+fn distinct_rates(tensors: usize) -> Vec<Tensor> {
+    (0..tensors)
+        .map(|i| Tensor::from_slice(&[0.05f32 + 0.01 * i as f32], 1, &Device::Cpu).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_factored_step_is_autograds_gradient_step() {
+    let learner = learner(false);
+    let (past, _) = windows().split(PAST).unwrap();
+    let weights = learner.model.mlp().copies().unwrap();
+    let rates = distinct_rates(weights.len());
+    let n = past.count().unwrap();
+    // Autograd's step: the weights repeated per window, the gradient of the summed losses.
+    let stacked: Vec<Tensor> = weights
+        .iter()
+        .map(|w| {
+            let w = if w.rank() == 1 {
+                w.unsqueeze(0).unwrap()
+            } else {
+                w.clone()
+            };
+            let mut dims = vec![n];
+            dims.extend_from_slice(w.dims());
+            w.unsqueeze(0)
+                .unwrap()
+                .broadcast_as(dims)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+        })
+        .collect();
+    let (_, grads) = higher_order::gradient_at(&stacked, |p| {
+        Ok(learner
+            .model
+            .loss(p, &past.obs, &past.act, &past.next_obs)?
+            .sum_all()?)
+    })
+    .unwrap();
+    let adapted =
+        mbrl_adapt::adaptation::adapt(&learner.model, &weights, &past, &rates, false).unwrap();
+    for (((w, g), rate), ours) in stacked.iter().zip(&grads).zip(&rates).zip(&adapted) {
+        let reference = (w - g.broadcast_mul(rate).unwrap()).unwrap();
+        let d = max_abs_diff(&reference, ours).unwrap();
+        assert!(
+            d < 1e-6,
+            "adapted weights differ from autograd's step by {d}"
+        );
+    }
+}
+
+#[test]
+fn the_factored_loss_is_the_loss_of_the_formed_weights() {
+    let learner = learner(false);
+    let (past, future) = windows().split(PAST).unwrap();
+    let weights = learner.model.mlp().tracked();
+    let rates = distinct_rates(weights.len());
+    for first_order in [false, true] {
+        let step = InnerStep::new(&learner.model, &weights, &past, &rates, first_order).unwrap();
+        let factored = step.loss(&learner.model, &weights, &future).unwrap();
+        let formed = learner
+            .model
+            .loss(
+                &step.weights(&weights).unwrap(),
+                &future.obs,
+                &future.act,
+                &future.next_obs,
+            )
+            .unwrap();
+        assert_eq!(factored.dims(), &[past.count().unwrap()]);
+        let d = max_abs_diff(&factored, &formed).unwrap();
+        assert!(d < 1e-6, "first order {first_order}: losses differ by {d}");
     }
 }
