@@ -17,8 +17,9 @@
 #        BIN=path/to/mbrl-cli (built with --features mujoco) STAGES="1 2 3 4 report"
 # Resumable: seeds with a finished run under OUT are skipped, interrupted ones resume from their
 # newest checkpoint (every iteration for maac and mbpo, every 5 for sac).
-# Measured cost, one thread (CANDLE_NUM_THREADS=1) beside other work on the 2-core CI machine:
-# see docs/results/README.md (MAAC on MuJoCo) for the per-iteration times of each algorithm.
+# Measured cost, one thread (CANDLE_NUM_THREADS=1), AMD EPYC (Zen 4), 2026-12-03: one 1000-step
+# MAAC iteration on half-cheetah-v5 takes 1185 s (1133.5 s of it the 8000 actor-critic updates),
+# so a 50-iteration MAAC run takes about 16 hours (docs/performance.md, mbrl-maac).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/resumable_runs.sh
