@@ -29,11 +29,13 @@
 # AMD EPYC (Zen 4), one thread each, two runs side by side, 2026-12-07, whole 5-iteration runs:
 #   ReBAL 1801 s, MB (mb-mpc) 1577 s, MB+DE (mb-de) 1598 s (about 280-310 s collecting per
 #   iteration), each plus about 4 minutes for the held-out evaluations.
-# The GrBAL fit grows with the data, so 10 iterations (50k steps) projected to about 20
-# core-hours per family; the default of 5 iterations projects to about 1.3 h per GrBAL run,
-# 25 min per ReBAL run and about 20 min per MB or MB+DE run: about 7 core-hours per family. Resumable: seeds with a
-# finished run under OUT are skipped, interrupted ones resume from their newest checkpoint
-# (one per iteration).
+# GrBAL's fit was the largest cost (it grows with the data) until its inner step was written
+# in factored form (docs/performance.md, mbrl-adapt): on the AMD EPYC, one thread beside a CI
+# run, seed 1's fits took 21.6 s (iteration 1, 700 meta steps) and 46.9 s (iteration 2, 1400)
+# instead of minutes, so every method's run is now mostly its collection: about 30 minutes
+# plus 4 of evaluation, 2 core-hours per seed of a family, 6 for a family's 3 seeds.
+# Resumable: seeds with a finished run under OUT are skipped, interrupted ones resume from their
+# newest checkpoint (one per iteration).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/resumable_runs.sh
