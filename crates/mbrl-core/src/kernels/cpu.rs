@@ -77,13 +77,16 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-/// One line for logs: the CPU, its threads and the kernels chosen for it, e.g.
-/// `AMD EPYC, 2 threads; matmul AVX-512, element-wise AVX-512`.
+/// One line for logs: the CPU, its logical CPUs, the threads the kernels run on (rayon's pool,
+/// `RAYON_NUM_THREADS`) and the kernels chosen for it, e.g.
+/// `AMD EPYC, 2 logical CPUs, 1 thread; matmul AVX-512, element-wise AVX-512`.
 pub fn summary() -> String {
+    let threads = rayon::current_num_threads();
     format!(
-        "{}, {} threads; matmul {}, element-wise {}",
+        "{}, {} logical CPUs, {threads} thread{}; matmul {}, element-wise {}",
         cpu_model(),
         std::thread::available_parallelism().map_or(1, usize::from),
+        if threads == 1 { "" } else { "s" },
         matmul_unit(),
         elementwise_unit()
     )
@@ -97,6 +100,8 @@ mod tests {
     fn the_summary_names_the_cpu_and_both_units() {
         let s = summary();
         assert!(s.contains(&cpu_model()), "{s}");
+        let threads = rayon::current_num_threads();
+        assert!(s.contains(&format!(", {threads} thread")), "{s}");
         assert!(s.contains(&format!("matmul {}", matmul_unit())), "{s}");
         assert!(
             s.contains(&format!("element-wise {}", elementwise_unit())),
