@@ -34,6 +34,8 @@
 # run, seed 1's fits took 21.6 s (iteration 1, 700 meta steps) and 46.9 s (iteration 2, 1400)
 # instead of minutes, so every method's run is now mostly its collection: about 30 minutes
 # plus 4 of evaluation, 2 core-hours per seed of a family, 6 for a family's 3 seeds.
+# Intel Xeon, 2026-12-08, one thread each with two other runs or a CI run sharing the 2 cores:
+#   whole 5-iteration runs 1691 s (MB+DE) to 2888 s (GrBAL), each plus 4-5 minutes of evaluation.
 # Resumable: seeds with a finished run under OUT are skipped, interrupted ones resume from their
 # newest checkpoint (one per iteration).
 set -euo pipefail
